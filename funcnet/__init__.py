@@ -1,0 +1,97 @@
+"""funcnet: multilayer perceptrons as pure functions, in NumPy, with backprop derived by hand.
+
+Params are plain data (a tuple of ``{"W", "b"}`` dicts), randomness comes from explicit keys,
+and every public function returns new values without touching its arguments.
+
+>>> import funcnet as fn
+>>> net = fn.Net((2, 8, 2), activation="tanh", dtype="float64")
+>>> params = fn.init(fn.random.key(0), net)
+>>> X, y = fn.datasets.xor()
+>>> result = fn.fit(net, params, X, y, key=fn.random.key(1), optimizer=fn.optim.sgd(0.5),
+...                 epochs=300, batch_size=4)
+>>> fn.accuracy(net, result.params, X, y)
+1.0
+"""
+
+from . import random
+from . import tree
+from .activations import ACTIVATIONS, Activation, log_softmax, softmax
+from .initializers import INITIALIZERS
+from .losses import (
+    HEADS,
+    LOSSES,
+    binary_cross_entropy,
+    binary_cross_entropy_grad,
+    mean_squared_error,
+    mean_squared_error_grad,
+    softmax_cross_entropy,
+    softmax_cross_entropy_grad,
+)
+from .network import (
+    Net,
+    accuracy,
+    backward,
+    forward,
+    forward_train,
+    init,
+    init_stats,
+    predict,
+    predict_proba,
+)
+from .objective import grad, gradcheck, gradcheck_tree, loss, value_and_grad
+from . import optim
+from .optim import apply_updates, sgd_step
+from .train import FitResult, StepMetrics, TrainState, fit, make_train_step, train_step
+from .tree import tree_leaves, tree_map, tree_structure, tree_zip
+try:
+    from . import datasets
+except ImportError:  # TEMP until datasets lands
+    pass
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "FitResult",
+    "HEADS",
+    "INITIALIZERS",
+    "LOSSES",
+    "Net",
+    "StepMetrics",
+    "TrainState",
+    "accuracy",
+    "apply_updates",
+    "backward",
+    "binary_cross_entropy",
+    "binary_cross_entropy_grad",
+    "datasets",
+    "fit",
+    "forward",
+    "forward_train",
+    "grad",
+    "gradcheck",
+    "gradcheck_tree",
+    "init",
+    "init_stats",
+    "log_softmax",
+    "loss",
+    "make_train_step",
+    "mean_squared_error",
+    "mean_squared_error_grad",
+    "optim",
+    "predict",
+    "predict_proba",
+    "random",
+    "sgd_step",
+    "softmax",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_grad",
+    "train_step",
+    "tree",
+    "tree_leaves",
+    "tree_map",
+    "tree_structure",
+    "tree_zip",
+    "value_and_grad",
+]

@@ -1,0 +1,244 @@
+"""Activation functions, each written beside its derivative.
+
+``ACTIVATIONS[name]`` is an :class:`Activation`: ``fn(z)`` and ``deriv(z, a)`` where
+``a = fn(z)`` (several derivatives are cheapest in terms of the output). Every function keeps
+the input's float dtype and stays finite for inputs as large as +-1e4 in float32 and float64.
+
+>>> z = np.array([-2.0, 0.0, 2.0])
+>>> ACTIVATIONS["relu"].fn(z)
+array([0., 0., 2.])
+>>> ACTIVATIONS["tanh"].deriv(z, np.tanh(z)).round(3)
+array([0.071, 1.   , 0.071])
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "Activation",
+    "ACTIVATIONS",
+    "get_activation",
+    "identity",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "silu",
+    "softplus",
+    "softmax",
+    "log_softmax",
+]
+
+LEAKY_SLOPE = 0.01
+_GELU_C = 0.7978845608028654  # sqrt(2 / pi)
+_GELU_K = 0.044715
+
+
+class Activation(NamedTuple):
+    """An activation and its derivative, plus in-place fast paths used inside training.
+
+    Attributes:
+        name: the table key.
+        fn: ``z -> a``, pure.
+        deriv: ``(z, a) -> da/dz``, elementwise, pure.
+        fn_: like ``fn`` but may overwrite ``z`` (only for arrays the caller allocated).
+        vjp_: ``(g, z, a) -> g * da/dz``, may overwrite ``g`` (same condition).
+        needs_z: whether ``deriv`` reads ``z``; if not, training may drop ``z`` after ``fn_``.
+    """
+
+    name: str
+    fn: Callable
+    deriv: Callable
+    fn_: Callable
+    vjp_: Callable
+    needs_z: bool
+
+
+def identity(z):
+    """Return ``z`` unchanged (the linear output of a regression net).
+
+    >>> identity(np.array([1.5]))
+    array([1.5])
+    """
+    return z
+
+
+def relu(z):
+    """Rectified linear unit ``max(z, 0)``.
+
+    >>> relu(np.array([-2.0, -0.5, 0.0, 0.5, 2.0]))
+    array([0. , 0. , 0. , 0.5, 2. ])
+    """
+    return np.maximum(z, 0)
+
+
+def leaky_relu(z):
+    """Leaky ReLU: ``z`` for ``z > 0``, ``0.01 z`` otherwise.
+
+    >>> leaky_relu(np.array([-2.0, 0.5]))
+    array([-0.02,  0.5 ])
+    """
+    return np.where(z > 0, z, z * LEAKY_SLOPE)
+
+
+def sigmoid(z):
+    """Logistic sigmoid ``1 / (1 + exp(-z))``, stable in both tails.
+
+    ``exp`` only ever sees ``-|z|``, so it cannot overflow; the two branches are the same
+    function written for each sign.
+
+    >>> sigmoid(np.array([-1e4, 0.0, 1e4]))
+    array([0. , 0.5, 1. ])
+    """
+    z = np.asarray(z)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def tanh(z):
+    """Hyperbolic tangent.
+
+    >>> tanh(np.array([0.0]))
+    array([0.])
+    """
+    return np.tanh(z)
+
+
+def _gelu_inner(z):
+    # Beyond |z| = 10 the tanh is exactly +-1 in float64; clipping keeps z**3 finite in float32.
+    zc = np.clip(z, -10, 10)
+    return np.tanh(_GELU_C * (zc + _GELU_K * zc * zc * zc)), zc
+
+
+def gelu(z):
+    """Gaussian error linear unit, tanh approximation (as in GPT-2 and ``approximate='tanh'``).
+
+    ``0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))``
+
+    >>> gelu(np.array([-3.0, 0.0, 1.0])).round(4)
+    array([-0.0036,  0.    ,  0.8412])
+    """
+    t, _ = _gelu_inner(z)
+    return 0.5 * z * (1 + t)
+
+
+def _gelu_deriv(z, a):
+    t, zc = _gelu_inner(z)
+    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _GELU_C * (1 + 3 * _GELU_K * zc * zc)
+
+
+def silu(z):
+    """Sigmoid linear unit (swish) ``z * sigmoid(z)``.
+
+    >>> silu(np.array([0.0, 1.0])).round(4)
+    array([0.    , 0.7311])
+    """
+    return z * sigmoid(z)
+
+
+def _silu_deriv(z, a):
+    s = sigmoid(z)
+    return s * (1 + z * (1 - s))
+
+
+def softplus(z):
+    """Softplus ``log(1 + exp(z))``, computed as ``max(z, 0) + log1p(exp(-|z|))``.
+
+    >>> softplus(np.array([-1e4, 0.0, 1e4]))
+    array([0.00000000e+00, 6.93147181e-01, 1.00000000e+04])
+    """
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def softmax(z, axis: int = -1):
+    """Softmax along ``axis``, shifted by the maximum so ``exp`` never overflows.
+
+    >>> softmax(np.array([[1e4, 0.0]]))
+    array([[1., 0.]])
+    """
+    z = np.asarray(z)
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(z, axis: int = -1):
+    """Log of the softmax, as ``z - max - log(sum(exp(z - max)))``: finite for any finite ``z``.
+
+    >>> log_softmax(np.array([[1e4, 0.0]]))
+    array([[     0., -10000.]])
+    """
+    z = np.asarray(z)
+    s = z - z.max(axis=axis, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
+
+
+# --- in-place fast paths (training only, on buffers the training step allocated itself) ---
+
+
+def _relu_(z):
+    return np.maximum(z, 0, out=z)
+
+
+def _relu_vjp_(g, z, a):
+    # a > 0 exactly where z > 0, so the mask comes from the output and z need not be kept.
+    return np.multiply(g, a > 0, out=g)
+
+
+def _leaky_vjp_(g, z, a):
+    return np.multiply(g, np.where(a > 0, 1, LEAKY_SLOPE).astype(g.dtype, copy=False), out=g)
+
+
+def _tanh_(z):
+    return np.tanh(z, out=z)
+
+
+def _mul_vjp(deriv):
+    def vjp_(g, z, a):
+        return np.multiply(g, deriv(z, a), out=g)
+
+    return vjp_
+
+
+def _make(name, fn, deriv, *, fn_=None, vjp_=None, needs_z=True):
+    return Activation(name, fn, deriv, fn_ or fn, vjp_ or _mul_vjp(deriv), needs_z)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        _make("identity", identity, lambda z, a: np.ones_like(a),
+              vjp_=lambda g, z, a: g, needs_z=False),
+        _make("relu", relu, lambda z, a: (a > 0).astype(a.dtype),
+              fn_=_relu_, vjp_=_relu_vjp_, needs_z=False),
+        # leaky ReLU keeps the sign of z, so the output alone decides the slope.
+        _make("leaky_relu", leaky_relu,
+              lambda z, a: np.where(a > 0, 1, LEAKY_SLOPE).astype(a.dtype),
+              vjp_=_leaky_vjp_, needs_z=False),
+        _make("sigmoid", sigmoid, lambda z, a: a * (1 - a), needs_z=False),
+        _make("tanh", tanh, lambda z, a: 1 - a * a, fn_=_tanh_, needs_z=False),
+        _make("gelu", gelu, _gelu_deriv),
+        _make("silu", silu, _silu_deriv),
+        _make("softplus", softplus, lambda z, a: sigmoid(z)),
+    )
+}
+
+
+def get_activation(name: str) -> Activation:
+    """Look up an activation by name, with a clear error for an unknown one.
+
+    >>> get_activation("relu").name
+    'relu'
+    >>> get_activation("rleu")
+    Traceback (most recent call last):
+    ValueError: activation: expected one of ['gelu', 'identity', 'leaky_relu', 'relu', 'sigmoid', 'silu', 'softplus', 'tanh'], got 'rleu'
+    """
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"activation: expected one of {sorted(ACTIVATIONS)}, got {name!r}"
+        ) from None

@@ -1,0 +1,141 @@
+"""Helpers for the nested tuples and dicts that hold params, grads and optimizer state.
+
+A tree is a tuple, list or dict whose leaves are arrays or numbers. Dict keys are visited in
+sorted order so that two trees built in different orders still line up.
+
+>>> t = ({"W": np.ones((2, 3)), "b": np.zeros(3)},)
+>>> tree_map(lambda a: a * 2, t)[0]["W"].sum()
+np.float64(12.0)
+>>> [a.shape for a in tree_leaves(t)]
+[(2, 3), (3,)]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["tree_map", "tree_leaves", "tree_structure", "tree_zip", "tree_check_same", "global_norm"]
+
+
+def _is_node(x) -> bool:
+    return isinstance(x, (tuple, list, dict))
+
+
+def tree_map(fn: Callable, tree, *rest) -> Any:
+    """Apply ``fn`` leaf by leaf to one or more trees of the same structure.
+
+    Args:
+        fn: called as ``fn(leaf, *other_leaves)``.
+        tree: the tree whose structure the result has.
+        *rest: further trees of exactly that structure.
+
+    Returns:
+        A new tree; no input is changed.
+
+    >>> tree_map(lambda a, b: a + b, ({"x": 1},), ({"x": 2},))
+    ({'x': 3},)
+    """
+    if rest:
+        tree_check_same(tree, *rest)
+    return _map(fn, tree, rest)
+
+
+def _map(fn, tree, rest):
+    if isinstance(tree, dict):
+        return {k: _map(fn, tree[k], [r[k] for r in rest]) for k in sorted(tree)}
+    if isinstance(tree, (tuple, list)):
+        out = [_map(fn, t, [r[i] for r in rest]) for i, t in enumerate(tree)]
+        return tuple(out) if isinstance(tree, tuple) else out
+    return fn(tree, *rest)
+
+
+def tree_leaves(tree) -> list:
+    """The leaves of a tree in a fixed order (dict keys sorted).
+
+    >>> tree_leaves(({"b": 2, "a": 1}, {"c": 3}))
+    [1, 2, 3]
+    """
+    out: list = []
+    _leaves(tree, out)
+    return out
+
+
+def _leaves(tree, out):
+    if isinstance(tree, dict):
+        for k in sorted(tree):
+            _leaves(tree[k], out)
+    elif isinstance(tree, (tuple, list)):
+        for t in tree:
+            _leaves(t, out)
+    else:
+        out.append(tree)
+
+
+def tree_structure(tree) -> Any:
+    """The tree with every leaf replaced by its shape (or ``None`` for a scalar).
+
+    >>> tree_structure(({"W": np.zeros((2, 3)), "b": np.zeros(3)},))
+    ({'W': (2, 3), 'b': (3,)},)
+    """
+    return _map(lambda a: tuple(np.shape(a)) if np.ndim(a) else None, tree, [])
+
+
+def _skeleton(tree):
+    if isinstance(tree, dict):
+        return ("dict", tuple((k, _skeleton(tree[k])) for k in sorted(tree)))
+    if isinstance(tree, (tuple, list)):
+        return (type(tree).__name__, tuple(_skeleton(t) for t in tree))
+    return "*"
+
+
+def tree_check_same(tree, *others, names: tuple[str, ...] | None = None) -> None:
+    """Raise ``TypeError`` naming both structures unless all trees have one structure.
+
+    >>> tree_check_same(({"W": 1},), ({"W": 2},))
+    >>> tree_check_same(({"W": 1},), ({"V": 2},))
+    Traceback (most recent call last):
+    TypeError: tree structures differ: arg0 has ({'W': *},) but arg1 has ({'V': *},)
+    """
+    names = names or tuple(f"arg{i}" for i in range(1 + len(others)))
+    ref = _skeleton(tree)
+    for i, o in enumerate(others, start=1):
+        if _skeleton(o) != ref:
+            raise TypeError(
+                f"tree structures differ: {names[0]} has {_show(tree)} "
+                f"but {names[i]} has {_show(o)}"
+            )
+
+
+def _show(tree) -> str:
+    return repr(_map(lambda a: _Star(), tree, []))
+
+
+class _Star:
+    def __repr__(self):
+        return "*"
+
+
+def tree_zip(*trees) -> Any:
+    """Zip trees of one structure into a tree of tuples of leaves.
+
+    >>> tree_zip(({"W": 1},), ({"W": 2},))
+    ({'W': (1, 2)},)
+    """
+    if not trees:
+        raise ValueError("tree_zip: expected at least one tree, got none")
+    return tree_map(lambda *xs: xs, *trees)
+
+
+def global_norm(tree) -> float:
+    """The Euclidean norm of all leaves taken together.
+
+    >>> global_norm(({"W": np.array([3.0]), "b": np.array([4.0])},))
+    5.0
+    """
+    total = 0.0
+    for leaf in tree_leaves(tree):
+        a = np.asarray(leaf).ravel()
+        total += float(np.dot(a, a))
+    return float(np.sqrt(total))
