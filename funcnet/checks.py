@@ -58,9 +58,19 @@ def check_X(net, X, name: str = "X") -> np.ndarray:
         raise ValueError(
             f"{name}: expected {net.sizes[0]} features (net.sizes[0]), got shape {X.shape}"
         )
-    if not np.isfinite(X).all():
+    if not all_finite(X):
         raise ValueError(f"{name}: expected finite values, got NaN or inf")
     return X
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """Whether every element is finite, without allocating an array the size of ``a``."""
+    # NaN and inf make the sum non-finite; only a finite sum that overflowed needs the
+    # element-wise look, which allocates a boolean mask.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(a)):
+            return True
+    return bool(np.isfinite(a).all())
 
 
 def check_params(net, params, name: str = "params"):

@@ -14,7 +14,7 @@ lecun          sqrt(1 / n_in)          sqrt(3 / n_in)
 
 >>> from funcnet.random import key
 >>> W = INITIALIZERS["he_normal"](key(0), 1000, 500, np.float64)
->>> round(float(W.std()), 2), round(np.sqrt(2 / 1000), 2)
+>>> round(float(W.std()), 2), round(float(np.sqrt(2 / 1000)), 2)
 (0.04, 0.04)
 """
 

@@ -276,7 +276,7 @@ def _backward(net, params, caches, delta, l2=0.0):
             delta = act.vjp_(delta, c.z, c.a)  # now dL/dz
         if c.bn is not None:
             xhat, inv, _, _ = c.bn
-            g = {"gamma": np.einsum("ij,ij->j", delta, xhat), "beta": delta.sum(axis=0)}
+            g = {"gamma": np.einsum("ij,ij->j", delta, xhat), "beta": np.add.reduce(delta, axis=0)}
             # dL/du for z = gamma * xhat + beta, xhat = (u - mean) * inv, with mean and var of
             # the batch depending on u:  inv / n * (n dxhat - sum(dxhat) - xhat sum(dxhat xhat)).
             dxhat = delta * p["gamma"]
@@ -287,7 +287,7 @@ def _backward(net, params, caches, delta, l2=0.0):
             du *= inv / n
             delta = du
         else:
-            g = {"b": delta.sum(axis=0)}
+            g = {"b": np.add.reduce(delta, axis=0)}
         gW = c.h.T @ delta
         if l2:
             gW += l2 * p["W"]
@@ -388,7 +388,7 @@ def predict_proba(net: Net, params, X, *, stats=None) -> np.ndarray:
 
     >>> from funcnet.random import key
     >>> net = Net((2, 4, 3))
-    >>> predict_proba(net, init(key(0), net), np.ones((2, 2))).sum(axis=1).round(5)
+    >>> predict_proba(net, init(key(0), net), np.ones((2, 2), np.float32)).sum(axis=1).round(5)
     array([1., 1.], dtype=float32)
     """
     return HEADS[net.output].link(forward(net, params, X, stats=stats))
@@ -431,4 +431,6 @@ def _accuracy(head, z, y) -> float:
     else:
         truth = (y > 0.5).astype(np.int64)
         truth = truth[:, 0] if truth.shape[1] == 1 else truth
-    return float(np.mean(pred == truth))
+    hit = pred == truth
+    # Several sigmoid outputs (multi-label): a sample counts only if all its labels are right.
+    return float(np.mean(hit if hit.ndim == 1 else hit.all(axis=1)))

@@ -30,6 +30,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 import toolz
 
+from . import _malloc
 from . import random as rnd
 from .checks import (
     check_key,
@@ -87,12 +88,15 @@ class FitResult(NamedTuple):
 
 
 def _grad_stage(net: Net, head, l2: float):
+    fused = head.loss.fused_
+
     def grads(carry):
         state, Xb, yb, k = carry
         z, caches = _forward_train(net, state.params, Xb, k)
-        correct = _correct(head, z, yb)
-        loss = head.loss.value(z, yb) + _l2_penalty(state.params, l2)
-        grads = _backward(net, state.params, caches, head.loss.grad(z, yb), l2)
+        loss, delta, correct = fused(z, yb)
+        if l2:
+            loss += _l2_penalty(state.params, l2)
+        grads = _backward(net, state.params, caches, delta, l2)
         return state, grads, caches, StepMetrics(loss, correct, len(Xb), _layer_norms(grads))
 
     return grads
@@ -132,18 +136,9 @@ def _new_stats(stats, caches):
     return tuple(out)
 
 
-def _correct(head, z, y) -> int:
-    if not head.classifies:
-        return 0
-    if head.name == "softmax":
-        truth = y if y.ndim == 1 else np.argmax(y, axis=1)
-        return int(np.count_nonzero(np.argmax(z, axis=1) == truth))
-    # A sample counts as correct when every one of its outputs is on the right side of 0.5.
-    return int(np.count_nonzero(np.all((z > 0) == (y > 0.5), axis=1)))
-
-
 def _layer_norms(grads) -> tuple:
-    return tuple(math.sqrt(sum(float(np.vdot(g, g)) for g in layer.values())) for layer in grads)
+    # vdot of a contiguous array with itself is one BLAS pass and allocates nothing.
+    return tuple(math.sqrt(sum([float(np.vdot(g, g)) for g in layer.values()])) for layer in grads)
 
 
 def make_train_step(net: Net, optimizer: Optimizer, *, l2: float = 0.0) -> Callable:
@@ -366,6 +361,7 @@ def fit(
     if not isinstance(shuffle, bool):
         raise TypeError(f"shuffle: expected True or False, got {shuffle!r}")
 
+    _malloc.tune()
     step = make_train_step(net, optimizer, l2=l2)
 
     def run_epoch(run: _Run, epoch: int) -> _Run:
@@ -388,9 +384,12 @@ def fit(
         return _Run(ep.state, run.records + (record,), best, waited, stop)
 
     start = _Run(TrainState(params, optimizer.init(params), stats), (), None, 0, False)
-    runs = toolz.accumulate(run_epoch, range(epochs), start)
-    # Keep epochs up to and including the one that decided to stop.
-    last = toolz.last(_until_stop(runs))
+    # Overflow shows up as a non-finite loss, which the epoch loop reports with its epoch and
+    # batch; numpy's own warnings from deep inside would only say less, later.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        runs = toolz.accumulate(run_epoch, range(epochs), start)
+        # Keep epochs up to and including the one that decided to stop.
+        last = toolz.last(_until_stop(runs))
     history = {k: [r[k] for r in last.records] for k in (last.records[0] if last.records else {})}
     if patience is not None:
         history["best_epoch"] = last.best[1]

@@ -1,0 +1,288 @@
+"""Shapes, gradients (against finite differences), purity and bad input for the network core."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import funcnet as fn
+from strategies import HIDDEN, OUTPUTS, problems, targets_for
+
+
+def _copy(tree):
+    return copy.deepcopy(tree)
+
+
+def _same(a, b):
+    """Same structure, and every leaf bitwise equal (NaN equal to NaN, dtypes equal)."""
+    la, lb = fn.tree_leaves(a), fn.tree_leaves(b)
+    if fn.tree_structure(a) != fn.tree_structure(b):
+        return False
+    for x, y in zip(la, lb):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.dtype != y.dtype or x.tobytes() != y.tobytes():
+            return False
+    return True
+
+
+# --- shapes ---
+
+
+@given(problems(depths=(1, 5), batch=(1, 64)))
+def test_every_output_and_gradient_has_its_shape(problem):
+    net, params, X, y, key = problem
+    assert fn.tree_structure(params) == net.shapes()
+    logits = fn.forward(net, params, X)
+    assert logits.shape == (len(X), net.sizes[-1])
+    z, caches = fn.forward_train(net, params, X)
+    assert z.shape == logits.shape and len(caches) == net.n_layers
+    for c, width in zip(caches[:-1], net.sizes[1:-1]):
+        assert c.a.shape == (len(X), width)
+    g = fn.grad(net, params, X, y)
+    # grad mirrors the params' tree: same structure, shapes and dtypes.
+    assert fn.tree_structure(g) == fn.tree_structure(params)
+    assert [a.dtype for a in fn.tree_leaves(g)] == [a.dtype for a in fn.tree_leaves(params)]
+    assert fn.predict_proba(net, params, X).shape == logits.shape
+
+
+def test_init_shapes_and_schemes_for_a_deep_net():
+    net = fn.Net((5, 7, 6, 4, 3, 2), activation="tanh")
+    params = fn.init(fn.random.key(3), net)
+    assert [p["W"].shape for p in params] == [(5, 7), (7, 6), (6, 4), (4, 3), (3, 2)]
+    assert all(np.all(p["b"] == 0) for p in params)
+    assert net.init_scheme == "xavier_uniform"
+    for p in params:
+        n_in, n_out = p["W"].shape
+        assert np.abs(p["W"]).max() <= np.sqrt(6 / (n_in + n_out))
+
+
+def test_init_is_a_function_of_the_key():
+    net = fn.Net((4, 8, 3))
+    assert _same(fn.init(fn.random.key(7), net), fn.init(fn.random.key(7), net))
+    assert not _same(fn.init(fn.random.key(7), net), fn.init(fn.random.key(8), net))
+
+
+# --- gradients against central differences ---
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("activation", HIDDEN)
+@settings(max_examples=6)
+@given(data=st.data())
+def test_grad_matches_finite_differences(activation, output, data):
+    net, params, X, y, key = data.draw(
+        problems(depths=(1, 4), widths=(1, 6), activations=[activation], outputs=[output], batch=(1, 12))
+    )
+    assert fn.gradcheck(net, params, X, y) < 1e-6
+
+
+@settings(max_examples=15)
+@given(problems(depths=(2, 4), widths=(2, 6), batch=(3, 12), activations=["tanh", "gelu", "sigmoid", "softplus"],
+                batchnorm=True, dropout=True))
+def test_grad_matches_finite_differences_with_batchnorm_dropout_and_l2(problem):
+    net, params, X, y, key = problem
+    # A fixed key fixes the dropout masks, so the loss is a smooth function of the params.
+    assert fn.gradcheck(net, params, X, y, key=key, l2=0.3) < 1e-6
+
+
+def test_gradcheck_catches_a_wrong_gradient(monkeypatch):
+    net = fn.Net((3, 4, 2), activation="tanh", dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    X, y = np.random.default_rng(0).normal(size=(5, 3)), np.array([0, 1, 1, 0, 1])
+    assert fn.gradcheck(net, params, X, y) < 1e-8
+    act = fn.ACTIVATIONS["tanh"]
+    broken = act._replace(vjp_=lambda g, z, a: g * (1 - a))  # wrong derivative
+    monkeypatch.setitem(fn.ACTIVATIONS, "tanh", broken)
+    assert fn.gradcheck(net, params, X, y) > 1e-2
+
+
+def test_l2_adds_its_gradient_exactly():
+    net = fn.Net((3, 4, 2), dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    X, y = np.ones((2, 3)), np.array([0, 1])
+    g0, g1 = fn.grad(net, params, X, y), fn.grad(net, params, X, y, l2=0.5)
+    for a, b, p in zip(g0, g1, params):
+        np.testing.assert_allclose(b["W"], a["W"] + 0.5 * p["W"], rtol=1e-12)
+        np.testing.assert_array_equal(b["b"], a["b"])
+    penalty = 0.25 * sum(float((p["W"] ** 2).sum()) for p in params)
+    assert fn.loss(net, params, X, y, l2=0.5) == pytest.approx(fn.loss(net, params, X, y) + penalty)
+
+
+# --- dropout and batch norm behaviour ---
+
+
+def test_dropout_is_inverted_and_off_at_prediction():
+    net = fn.Net((50, 400, 2), activation="relu", dropout=0.5, dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    X = np.abs(np.random.default_rng(0).normal(size=(200, 50)))
+    _, caches = fn.forward_train(net, params, X, key=fn.random.key(1))
+    mask = caches[0].mask
+    assert set(np.unique(mask)) == {0.0, 2.0}  # kept units scaled by 1 / (1 - p)
+    assert abs((mask == 0).mean() - 0.5) < 0.02
+    # Same key, same mask; prediction is deterministic and uses no mask.
+    _, again = fn.forward_train(net, params, X, key=fn.random.key(1))
+    np.testing.assert_array_equal(again[0].mask, mask)
+    np.testing.assert_array_equal(fn.forward(net, params, X), fn.forward(net, params, X))
+    with pytest.raises(TypeError, match="key"):
+        fn.forward_train(net, params, X)
+
+
+def test_batchnorm_normalises_in_training_and_uses_running_stats_in_evaluation():
+    net = fn.Net((3, 6, 2), batchnorm=True, activation="identity", dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    assert sorted(params[0]) == ["W", "beta", "gamma"] and sorted(params[1]) == ["W", "b"]
+    X = np.random.default_rng(1).normal(3.0, 2.0, size=(100, 3))
+    _, caches = fn.forward_train(net, params, X)
+    h = caches[1].h  # the batch-normalised first layer (gamma 1, beta 0, identity)
+    np.testing.assert_allclose(h.mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(h.var(0), 1, atol=1e-3)
+    stats = fn.init_stats(net)
+    # Evaluation with the initial running stats (mean 0, var 1) is just the affine map.
+    u = X @ params[0]["W"] / np.sqrt(1 + 1e-5)
+    np.testing.assert_allclose(fn.forward(net, params, X, stats=stats), u @ params[1]["W"] + params[1]["b"])
+    with pytest.raises(ValueError, match="stats"):
+        fn.forward(net, params, X)
+
+
+# --- purity ---
+
+
+@settings(max_examples=15)
+@given(problems(depths=(1, 3), batch=(1, 16), dropout=True, batchnorm=True))
+def test_public_calls_leave_arguments_bitwise_unchanged_and_repeat_exactly(problem):
+    net, params, X, y, key = problem
+    before = _copy((params, X, y))
+    stats = fn.init_stats(net)
+    calls = [
+        lambda: fn.forward(net, params, X, stats=stats),
+        lambda: fn.predict_proba(net, params, X, stats=stats),
+        lambda: fn.forward_train(net, params, X, key=key)[0],
+        lambda: fn.loss(net, params, X, y, key=key, l2=0.1),
+        lambda: fn.grad(net, params, X, y, key=key, l2=0.1),
+        lambda: fn.value_and_grad(net, params, X, y, key=key),
+        lambda: fn.sgd_step(0.1, params, fn.grad(net, params, X, y, key=key)),
+    ]
+    for call in calls:
+        first, second = call(), call()
+        assert _same((first,), (second,))
+        assert _same(before, (params, X, y))
+
+
+def test_backward_leaves_dlogits_and_caches_unchanged():
+    net = fn.Net((3, 5, 4, 2), activation="gelu", dropout=0.3, dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    _, caches = fn.forward_train(net, params, X, key=fn.random.key(2))
+    d = np.random.default_rng(1).normal(size=(6, 2))
+    leaves = lambda cs: [a for c in cs for a in (c.h, c.z, c.a, c.mask) if a is not None]
+    before = _copy((d, leaves(caches)))
+    g1 = fn.backward(net, params, caches, d)
+    g2 = fn.backward(net, params, caches, d)
+    assert _same(g1, g2)
+    assert _same(before, (d, leaves(caches)))
+
+
+# --- dtypes ---
+
+
+@pytest.mark.parametrize("activation", HIDDEN)
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_float32_stays_float32(activation, output):
+    net = fn.Net((4, 6, 3), activation=activation, output=output, dtype="float32", batchnorm=True, dropout=0.2)
+    params = fn.init(fn.random.key(0), net)
+    X = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    y = targets_for(net, 8, np.random.default_rng(1))
+    stats = fn.init_stats(net)
+    assert fn.forward(net, params, X, stats=stats).dtype == np.float32
+    assert fn.predict_proba(net, params, X, stats=stats).dtype == np.float32
+    z, caches = fn.forward_train(net, params, X, key=fn.random.key(1))
+    assert z.dtype == np.float32
+    assert all(a.dtype == np.float32 for c in caches for a in (c.h, c.a, c.mask) if a is not None)
+    g = fn.grad(net, params, X, y, key=fn.random.key(1), l2=0.01)
+    assert {a.dtype for a in fn.tree_leaves(g)} == {np.dtype(np.float32)}
+
+
+def test_extreme_inputs_stay_finite():
+    for dtype in ("float32", "float64"):
+        net = fn.Net((2, 4, 3), activation="tanh", dtype=dtype)
+        params = fn.init(fn.random.key(0), net)
+        X = np.array([[1e4, -1e4], [-1e4, 1e4]], dtype)
+        g = fn.grad(net, params, X, np.array([0, 2]))
+        assert all(np.isfinite(a).all() for a in fn.tree_leaves(g))
+        assert np.isfinite(fn.loss(net, params, X, np.array([0, 2])))
+
+
+# --- bad input ---
+
+
+def _net_params_data():
+    net = fn.Net((3, 4, 2))
+    return net, fn.init(fn.random.key(0), net), np.ones((5, 3), np.float32), np.array([0, 1, 0, 1, 1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, sizes_err",
+    [
+        (dict(sizes=(3, 0, 2)), "sizes"),
+        (dict(sizes=(3,)), "sizes"),
+        (dict(sizes="3,4"), "sizes"),
+        (dict(sizes=(3, 4, 2), activation="relux"), "activation"),
+        (dict(sizes=(3, 4, 2), output="softmx"), "output"),
+        (dict(sizes=(3, 4, 1), output="softmax"), "sizes"),
+        (dict(sizes=(3, 4, 2), init="kaiming"), "init"),
+        (dict(sizes=(3, 4, 2), dtype="float16"), "dtype"),
+        (dict(sizes=(3, 4, 2), dropout=1.0), "dropout"),
+        (dict(sizes=(3, 4, 2), batchnorm="yes"), "batchnorm"),
+    ],
+)
+def test_bad_architectures_are_named(kwargs, sizes_err):
+    with pytest.raises((ValueError, TypeError), match=sizes_err):
+        fn.Net(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda X, y: (X[:, :2], y), r"X: expected 3 features"),
+        (lambda X, y: (X[:0], y[:0]), r"X: expected at least one sample"),
+        (lambda X, y: (X[0], y), r"X: expected a 2-D array"),
+        (lambda X, y: (np.where(X > 0, np.nan, X), y), r"X: expected finite"),
+        (lambda X, y: (np.full_like(X, np.inf), y), r"X: expected finite"),
+        (lambda X, y: (X.astype(str), y), r"X: expected a numeric array"),
+        (lambda X, y: (X, y + 5), r"y: expected class labels in \[0, 1\]"),
+        (lambda X, y: (X, y - 1), r"y: expected class labels"),
+        (lambda X, y: (X, y.astype(float)), r"y: expected integer labels"),
+        (lambda X, y: (X, y[:3]), r"y: expected integer labels of shape \(5,\)"),
+        (lambda X, y: (X, y.astype(str)), r"y: expected integer labels or float one-hot"),
+    ],
+)
+def test_bad_data_raise_naming_the_argument_and_leave_it_unchanged(mutate, match):
+    net, params, X, y = _net_params_data()
+    Xb, yb = mutate(X, y)
+    before = _copy((params, Xb, yb))
+    with pytest.raises((ValueError, TypeError), match=match):
+        fn.grad(net, params, Xb, yb)
+    assert _same(before, (params, Xb, yb)) or Xb.dtype.kind == "U"
+
+
+def test_bad_params_and_keys_are_named():
+    net, params, X, y = _net_params_data()
+    with pytest.raises(ValueError, match=r"params: expected 2 layers"):
+        fn.forward(net, params[:1], X)
+    bad = (dict(params[0], W=params[0]["W"].T), params[1])
+    with pytest.raises(ValueError, match=r"params\[0\]\['W'\]: expected shape \(3, 4\)"):
+        fn.forward(net, bad, X)
+    with pytest.raises(ValueError, match=r"params\[1\]: expected keys"):
+        fn.forward(net, (params[0], {"W": params[1]["W"]}), X)
+    with pytest.raises(TypeError, match="params"):
+        fn.forward(net, "params", X)
+    with pytest.raises(TypeError, match="key"):
+        fn.init(0, net)
+    with pytest.raises(TypeError, match="net"):
+        fn.forward((3, 4, 2), params, X)
+    with pytest.raises(ValueError, match="l2"):
+        fn.grad(net, params, X, y, l2=-1.0)

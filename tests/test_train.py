@@ -1,0 +1,219 @@
+"""fit and the train step: a step worked by hand, learning, reproducibility, purity, memory."""
+
+from __future__ import annotations
+
+import copy
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import funcnet as fn
+from test_network import _same
+
+# A 2-2-1 ReLU net with an identity output, worked by hand for x = [1, 2], y = 1:
+#   u = x W1 + b1 = [0.1 + 0.6, -0.2 + 0.8 + 0.1] = [0.7, 0.7];  a = relu(u) = [0.7, 0.7]
+#   z = a W2 + b2 = 0.35 - 0.42 + 0.2 = 0.13;  L = (z - 1)^2 = 0.7569;  dL/dz = -1.74
+#   dW2 = a^T dz = [[-1.218], [-1.218]];  db2 = [-1.74]
+#   da = dz W2^T = [-0.87, 1.044] (both units active);  dW1 = x^T da;  db1 = da
+HAND_NET = fn.Net((2, 2, 1), activation="relu", output="identity", dtype="float64")
+HAND_PARAMS = (
+    {"W": np.array([[0.1, -0.2], [0.3, 0.4]]), "b": np.array([0.0, 0.1])},
+    {"W": np.array([[0.5], [-0.6]]), "b": np.array([0.2])},
+)
+HAND_X, HAND_Y = np.array([[1.0, 2.0]]), np.array([1.0])
+HAND_GRADS = (
+    {"W": np.array([[-0.87, 1.044], [-1.74, 2.088]]), "b": np.array([-0.87, 1.044])},
+    {"W": np.array([[-1.218], [-1.218]]), "b": np.array([-1.74])},
+)
+# One SGD step with lr = 0.1: params - 0.1 * grads.
+HAND_AFTER = (
+    {"W": np.array([[0.187, -0.3044], [0.474, 0.1912]]), "b": np.array([0.087, -0.0044])},
+    {"W": np.array([[0.6218], [-0.4782]]), "b": np.array([0.374])},
+)
+
+
+def _close(a, b):
+    for x, y in zip(fn.tree_leaves(a), fn.tree_leaves(b)):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-12)
+
+
+def test_one_sgd_step_worked_by_hand():
+    value, grads = fn.value_and_grad(HAND_NET, HAND_PARAMS, HAND_X, HAND_Y)
+    assert value == pytest.approx(0.7569, abs=1e-12)
+    _close(grads, HAND_GRADS)
+    _close(fn.sgd_step(0.1, HAND_PARAMS, grads), HAND_AFTER)
+    # The composed train step and a one-batch fit take exactly the same step.
+    opt = fn.optim.sgd(0.1)
+    state = fn.TrainState(HAND_PARAMS, opt.init(HAND_PARAMS), fn.init_stats(HAND_NET))
+    new, metrics = fn.train_step(HAND_NET, opt, state, (HAND_X, HAND_Y, None))
+    _close(new.params, HAND_AFTER)
+    assert metrics.loss == pytest.approx(0.7569) and metrics.count == 1
+    assert metrics.grad_norms[1] == pytest.approx(np.sqrt(2 * 1.218**2 + 1.74**2))
+    result = fn.fit(HAND_NET, HAND_PARAMS, HAND_X, HAND_Y, key=fn.random.key(0), optimizer=opt,
+                    epochs=1, batch_size=1)
+    _close(result.params, HAND_AFTER)
+    assert result.history["loss"] == [pytest.approx(0.7569)]
+
+
+def test_xor_reaches_accuracy_one():
+    X, y = fn.datasets.xor()
+    net = fn.Net((2, 8, 2), activation="tanh", dtype="float64")
+    r = fn.fit(net, fn.init(fn.random.key(0), net), X, y, key=fn.random.key(1),
+               optimizer=fn.optim.sgd(0.5), epochs=300, batch_size=4)
+    assert fn.accuracy(net, r.params, X, y) == 1.0
+    assert r.history["loss"][-1] < 0.05 < r.history["loss"][0]
+
+
+def test_digits_test_accuracy_at_least_096():
+    Xtr, Xte, ytr, yte = fn.datasets.digits(dtype=np.float32)
+    net = fn.Net((64, 128, 10))
+    r = fn.fit(net, fn.init(fn.random.key(0), net), Xtr, ytr, key=fn.random.key(1),
+               optimizer=fn.optim.sgd(0.1), epochs=30, batch_size=32)
+    assert fn.accuracy(net, r.params, Xte, yte) >= 0.96
+    assert r.params[0]["W"].dtype == np.float32
+
+
+def _toy(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    return X, (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(np.int64)
+
+
+@pytest.mark.parametrize("net", [
+    fn.Net((3, 8, 2), dtype="float64"),
+    fn.Net((3, 8, 8, 1), activation="gelu", output="sigmoid", dropout=0.2, batchnorm=True, dtype="float64"),
+])
+def test_fit_is_a_pure_function_of_its_inputs(net):
+    X, y = _toy()
+    params = fn.init(fn.random.key(0), net)
+    before = copy.deepcopy((params, X, y))
+    kw = dict(key=fn.random.key(5), epochs=3, batch_size=10, validation=(X[:16], y[:16]))
+    a = fn.fit(net, params, X, y, **kw)
+    b = fn.fit(net, params, X, y, **kw)
+    assert _same((a.params, a.stats), (b.params, b.stats)) and a.history == b.history
+    assert _same(before, (params, X, y))
+    c = fn.fit(net, params, X, y, **dict(kw, key=fn.random.key(6)))
+    assert not _same(a.params, c.params)
+
+
+def test_history_is_plain_data_and_matches_the_callback():
+    X, y = _toy()
+    net = fn.Net((3, 8, 5, 2), dtype="float64")
+    seen = []
+    r = fn.fit(net, fn.init(fn.random.key(0), net), X, y, key=fn.random.key(1), epochs=4, batch_size=20,
+               validation=(X, y), callback=seen.append)
+    h = r.history
+    assert h["epoch"] == [1, 2, 3, 4]
+    assert [s["loss"] for s in seen] == h["loss"]
+    assert all(len(g) == 3 and all(v > 0 for v in g) for g in h["grad_norm"])
+    assert all(0 <= a <= 1 for a in h["accuracy"] + h["val_accuracy"])
+    # val_* are measured with the params after each epoch; the last one is the final params'.
+    assert h["val_accuracy"][-1] == fn.accuracy(net, r.params, X, y)
+    assert h["val_loss"][-1] == pytest.approx(fn.loss(net, r.params, X, y))
+    import json
+    assert json.loads(json.dumps(h)) == h
+
+
+def test_epoch_loss_is_the_sample_weighted_mean_of_batch_losses():
+    # 10 samples in batches of 4: 4 + 4 + 2, the last batch is kept and weighted by its size.
+    X, y = _toy(10)
+    net = fn.Net((3, 4, 2), dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    opt = fn.optim.sgd(0.1)
+    r = fn.fit(net, params, X, y, key=fn.random.key(0), optimizer=opt, epochs=1, batch_size=4, shuffle=False)
+    p, losses = params, []
+    for s in (slice(0, 4), slice(4, 8), slice(8, 10)):
+        v, g = fn.value_and_grad(net, p, X[s], y[s])
+        losses.append(v * (s.stop - s.start))
+        p = fn.sgd_step(0.1, p, g)
+    assert r.history["loss"][0] == pytest.approx(sum(losses) / 10, rel=1e-12)
+    _close(r.params, p)
+
+
+def test_early_stopping_returns_the_best_params_seen():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    y = rng.integers(0, 2, 40)  # pure noise: training overfits and validation loss rises
+    Xv, yv = rng.normal(size=(40, 5)), rng.integers(0, 2, 40)
+    net = fn.Net((5, 64, 2), dtype="float64")
+    r = fn.fit(net, fn.init(fn.random.key(0), net), X, y, key=fn.random.key(1),
+               optimizer=fn.optim.sgd(0.5), epochs=200, batch_size=8, validation=(Xv, yv), patience=5)
+    h = r.history
+    best = int(np.argmin(h["val_loss"]))
+    assert h["best_epoch"] == best + 1
+    assert len(h["epoch"]) == best + 1 + 5 < 200  # stopped after 5 epochs without improvement
+    assert fn.loss(net, r.params, Xv, yv) == pytest.approx(h["val_loss"][best])
+
+
+def test_batchnorm_running_stats_are_threaded_through_training():
+    X, y = _toy(200)
+    X = X * 5 + 3  # off-centre inputs, so the running mean moves away from 0
+    net = fn.Net((3, 16, 2), batchnorm=True, dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    r = fn.fit(net, params, X, y, key=fn.random.key(1), optimizer=fn.optim.sgd(0.1), epochs=20, batch_size=20)
+    u = X @ r.params[0]["W"]
+    np.testing.assert_allclose(r.stats[0]["mean"], u.mean(0), rtol=0.1, atol=0.5)
+    assert fn.accuracy(net, r.params, X, y, stats=r.stats) > 0.85
+
+
+def test_float32_end_to_end():
+    X, y = _toy(100)
+    X32 = X.astype(np.float32)
+    net = fn.Net((3, 16, 2), batchnorm=True, dropout=0.1)
+    r = fn.fit(net, fn.init(fn.random.key(0), net), X32, y, key=fn.random.key(1), epochs=2,
+               optimizer=fn.optim.sgd(0.1), batch_size=16)
+    leaves = fn.tree_leaves((r.params, r.stats))
+    assert leaves and {a.dtype for a in leaves} == {np.dtype(np.float32)}
+    assert fn.forward(net, r.params, X32, stats=r.stats).dtype == np.float32
+
+
+def test_an_epoch_never_copies_the_dataset_and_memory_stays_flat():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20000, 100)).astype(np.float32)  # 8 MB
+    y = rng.integers(0, 10, 20000)
+    net = fn.Net((100, 32, 10))
+    params = fn.init(fn.random.key(0), net)
+    peaks = []
+    for epochs in (1, 3):
+        tracemalloc.start()
+        fn.fit(net, params, X, y, key=fn.random.key(1), epochs=epochs, batch_size=128)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[0] < X.nbytes / 4, peaks  # a gathered copy of X would be X.nbytes
+    assert peaks[1] < peaks[0] * 1.5 + 100_000, peaks  # three epochs peak like one
+
+
+def test_divergence_is_reported_not_returned_as_nan():
+    X, y = _toy()
+    net = fn.Net((3, 8, 1), output="identity", dtype="float64")
+    with pytest.raises(FloatingPointError, match="diverged.*learning rate"):
+        fn.fit(net, fn.init(fn.random.key(0), net), X * 1e3, y.astype(float), key=fn.random.key(1),
+               optimizer=fn.optim.sgd(10.0), epochs=50)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(epochs=0), "epochs"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(batch_size=2.5), "batch_size"),
+    (dict(optimizer="adam"), "optimizer"),
+    (dict(key=3), "key"),
+    (dict(l2=-0.1), "l2"),
+    (dict(validation=np.ones((3, 3))), "validation"),
+    (dict(patience=3), "patience: early stopping needs validation"),
+    (dict(shuffle="yes"), "shuffle"),
+])
+def test_bad_fit_arguments_are_named(kwargs, match):
+    X, y = _toy()
+    net = fn.Net((3, 4, 2))
+    base = dict(key=fn.random.key(0))
+    with pytest.raises((TypeError, ValueError), match=match):
+        fn.fit(net, fn.init(fn.random.key(0), net), X, y, **{**base, **kwargs})
+
+
+def test_bad_learning_rates_are_named():
+    for lr in (0, -0.1, float("nan"), float("inf"), "0.1"):
+        with pytest.raises(ValueError, match="lr"):
+            fn.optim.sgd(lr)
+        with pytest.raises(ValueError, match="lr"):
+            fn.sgd_step(lr, HAND_PARAMS, HAND_GRADS)
