@@ -41,12 +41,11 @@ from .network import (
 from .objective import grad, gradcheck, gradcheck_tree, loss, value_and_grad
 from . import optim
 from .optim import apply_updates, sgd_step
+from . import schedules
 from .train import FitResult, StepMetrics, TrainState, fit, make_train_step, train_step
+from .lr_finder import LRFindResult, lr_find
 from .tree import tree_leaves, tree_map, tree_structure, tree_zip
-try:
-    from . import datasets
-except ImportError:  # TEMP until datasets lands
-    pass
+from . import datasets
 
 __version__ = "0.1.0"
 
@@ -57,6 +56,7 @@ __all__ = [
     "HEADS",
     "INITIALIZERS",
     "LOSSES",
+    "LRFindResult",
     "Net",
     "StepMetrics",
     "TrainState",
@@ -76,6 +76,7 @@ __all__ = [
     "init_stats",
     "log_softmax",
     "loss",
+    "lr_find",
     "make_train_step",
     "mean_squared_error",
     "mean_squared_error_grad",
@@ -83,6 +84,7 @@ __all__ = [
     "predict",
     "predict_proba",
     "random",
+    "schedules",
     "sgd_step",
     "softmax",
     "softmax_cross_entropy",

@@ -254,8 +254,22 @@ def _ce_fused_(z, y):
 
 
 def _bce_fused_(z, y):
-    correct = int(np.count_nonzero(np.all((z > 0) == (y > 0.5), axis=1)))
-    return _bce_value(z, y), _bce_grad(z, y), correct
+    # softplus(z) = max(z, 0) + log1p(exp(-|z|)) gives both pieces without overflow:
+    # the loss is softplus(z) - z y, and sigmoid(z) = exp(z - softplus(z)) with z - softplus <= 0.
+    pred = z > 0
+    hits = pred == (y > 0.5)
+    correct = int(np.count_nonzero(hits if hits.shape[1] == 1 else hits.all(axis=1)))
+    sp = np.abs(z)
+    np.negative(sp, out=sp)
+    np.exp(sp, out=sp)
+    np.log1p(sp, out=sp)
+    sp += np.maximum(z, 0)
+    value = (float(np.add.reduce(sp, axis=None)) - float(np.vdot(z, y))) / z.size
+    np.subtract(z, sp, out=z)
+    np.exp(z, out=z)
+    z -= y
+    z *= 1 / z.size
+    return value, z, correct
 
 
 def _mse_fused_(z, y):

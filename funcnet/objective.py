@@ -111,7 +111,7 @@ def value_and_grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
     return _value_and_grad(net, params, X, y, key, l2, head)
 
 
-def gradcheck_tree(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: float = 1e-6):
+def gradcheck_tree(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: float = 1e-5):
     """Relative error of :func:`grad` against central differences, per leaf.
 
     Every element of every leaf is perturbed by ``+-eps`` (in float64, whatever the net's
@@ -162,7 +162,7 @@ def gradcheck_tree(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: fl
     return tree_map(check, p64, analytic)
 
 
-def gradcheck(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: float = 1e-6) -> float:
+def gradcheck(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: float = 1e-5) -> float:
     """The worst per-leaf relative error of backprop against central differences.
 
     Args:

@@ -229,29 +229,33 @@ class _Epoch(NamedTuple):
 
 class _Run(NamedTuple):
     state: TrainState
-    records: tuple  # one dict per finished epoch
+    records: tuple  # (newest record, (older..., ())): a cons list, O(1) to extend
     best: tuple | None  # (val_loss, epoch, params, stats) for early stopping
     waited: int
     stop: bool
 
 
-def _batches(n: int, batch_size: int, perm: np.ndarray):
-    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+def _batches(X, y, batch_size: int, perm):
+    """The epoch's batches: gathered through the shuffled indices, or plain views in order."""
+    n = len(X)
+    if perm is None:  # fixed order: slices are views, nothing is copied
+        return [(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, n, batch_size)]
+    return ((X[idx], y[idx]) for idx in (perm[i:i + batch_size] for i in range(0, n, batch_size)))
 
 
 def _run_epoch(step, net, X, y, batch_size, shuffle, key, state, epoch):
-    n = len(X)
-    ekey = rnd.fold_in(key, epoch)
-    perm = rnd.permutation(ekey, n) if shuffle else np.arange(n)
     dropout = net.dropout > 0
+    # fold_in costs a SeedSequence hash: derive the epoch key only when something draws from it.
+    ekey = rnd.fold_in(key, epoch) if (shuffle or dropout) else None
+    perm = rnd.permutation(ekey, len(X)) if shuffle else None
 
     def body(acc: _Epoch, ib):
-        i, idx = ib
+        i, (Xb, yb) = ib
         k = rnd.fold_in(ekey, i + 1) if dropout else None
-        st, m = step(acc.state, (X[idx], y[idx], k))
+        st, m = step(acc.state, (Xb, yb, k))
         if not math.isfinite(m.loss):
             raise FloatingPointError(
-                f"training diverged: the loss became {m.loss} at epoch {epoch}, batch {i}; "
+                f"training diverged: the loss became {m.loss} at epoch {epoch + 1}, batch {i + 1}; "
                 f"try a smaller learning rate"
             )
         return _Epoch(
@@ -259,12 +263,12 @@ def _run_epoch(step, net, X, y, batch_size, shuffle, key, state, epoch):
             acc.loss_sum + m.loss * m.count,
             acc.correct + m.correct,
             acc.count + m.count,
-            tuple(a + b for a, b in zip(acc.norm_sums, m.grad_norms)),
+            tuple([a + b for a, b in zip(acc.norm_sums, m.grad_norms)]),
             acc.batches + 1,
         )
 
     start = _Epoch(state, 0.0, 0, 0, (0.0,) * net.n_layers, 0)
-    return toolz.reduce(body, enumerate(_batches(n, batch_size, perm)), start)
+    return toolz.reduce(body, enumerate(_batches(X, y, batch_size, perm)), start)
 
 
 def _evaluate(net, head, params, stats, X, y):
@@ -381,7 +385,7 @@ def fit(
                     stop = waited >= patience
         if callback is not None:
             callback(dict(record))
-        return _Run(ep.state, run.records + (record,), best, waited, stop)
+        return _Run(ep.state, (record, run.records), best, waited, stop)
 
     start = _Run(TrainState(params, optimizer.init(params), stats), (), None, 0, False)
     # Overflow shows up as a non-finite loss, which the epoch loop reports with its epoch and
@@ -390,11 +394,20 @@ def fit(
         runs = toolz.accumulate(run_epoch, range(epochs), start)
         # Keep epochs up to and including the one that decided to stop.
         last = toolz.last(_until_stop(runs))
-    history = {k: [r[k] for r in last.records] for k in (last.records[0] if last.records else {})}
+    records = _unroll(last.records)
+    history = {k: [r[k] for r in records] for k in records[0]}
     if patience is not None:
         history["best_epoch"] = last.best[1]
         return FitResult(last.best[2], history, last.best[3], last.state.opt_state)
     return FitResult(last.state.params, history, last.state.stats, last.state.opt_state)
+
+
+def _unroll(cons) -> list:
+    out = []
+    while cons:
+        out.append(cons[0])
+        cons = cons[1]
+    return out[::-1]
 
 
 def _until_stop(runs):

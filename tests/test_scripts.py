@@ -1,0 +1,44 @@
+"""The seeded experiment scripts run, reach their targets and print the same output every run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def run(name: str) -> str:
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, str(SCRIPTS / name)], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_xor_prints_the_truth_table_and_the_same_output_twice():
+    out = run("xor.py")
+    assert "predictions: [0 1 1 0]" in out
+    assert out == run("xor.py")
+
+
+def test_xor_clusters_separates_the_corners():
+    out = run("xor_clusters.py")
+    probs = [float(line.rsplit("=", 1)[1]) for line in out.splitlines() if line.startswith("P(class 1")]
+    assert len(probs) == 4
+    assert max(probs[:2]) < 0.1 and min(probs[2:]) > 0.9  # (+1,+1),(-1,-1) are class 0
+
+
+@pytest.mark.parametrize("name, marker, target", [
+    ("moons.py", "test accuracy:", 0.95),
+    ("digits.py", "test accuracy:", 0.96),
+    ("spirals.py", "adam 0.01: train accuracy", 0.97),
+])
+def test_scripts_reach_their_targets(name, marker, target):
+    out = run(name)
+    line = next(line for line in out.splitlines() if marker in line)
+    assert float(line.split()[-1]) >= target
