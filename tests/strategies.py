@@ -57,3 +57,38 @@ def problems(draw, batch=(1, 64), **net_kwargs):
     )
     X = rng.normal(size=(n, net.sizes[0])).astype(net.dtype)
     return net, params, X, targets_for(net, n, rng), fn.random.key(seed + 1)
+
+
+# --- optimizer trees (tests/test_optim.py) ---
+
+FLOATS = ("float32", "float64")
+
+
+@st.composite
+def param_trees(draw, dtype=None, layers=(1, 3), widths=(1, 6), batchnorm=None):
+    """A params-like tree: a tuple of ``{"W": (n_in, n_out), "b": (n_out,)}`` dicts.
+
+    ``dtype=None`` draws float32 or float64. With ``batchnorm`` (default: drawn), hidden
+    layers may carry ``{"W", "gamma", "beta"}`` instead, as batch-norm layers do. Values are
+    standard normal from a drawn seed, far from float32's underflow.
+    """
+    dtype = np.dtype(draw(st.sampled_from(FLOATS)) if dtype is None else dtype)
+    sizes = [draw(st.integers(*widths)) for _ in range(draw(st.integers(*layers)) + 1)]
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    bn = draw(st.booleans()) if batchnorm is None else batchnorm
+    tree = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes = {"W": (n_in, n_out)}
+        if bn and i < len(sizes) - 2:
+            shapes.update(gamma=(n_out,), beta=(n_out,))
+        else:
+            shapes["b"] = (n_out,)
+        tree.append({k: rng.normal(size=s).astype(dtype) for k, s in shapes.items()})
+    return tuple(tree)
+
+
+@st.composite
+def trees_like(draw, tree, scale=1.0):
+    """A tree with the structure, shapes and dtypes of ``tree`` and fresh normal values."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return fn.tree_map(lambda a: (scale * rng.normal(size=a.shape)).astype(a.dtype), tree)
