@@ -21,6 +21,7 @@ output non-linearity lives with the loss (see :mod:`funcnet.losses`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import numbers
 from typing import NamedTuple
 
@@ -191,6 +192,22 @@ def init_stats(net: Net):
 
 
 # --- kernels: unchecked, allocate everything they write to, never touch their arguments ---
+#
+# np.dot rather than @: for 2-D arrays both are the matrix product, but np.dot reaches BLAS
+# with less overhead, and an outer product (one output unit) costs 0.9 us against 5 us.
+
+
+@functools.lru_cache(maxsize=16)
+def _ones(n: int, dtype) -> np.ndarray:
+    out = np.ones(n, dtype)
+    out.flags.writeable = False  # shared between calls: nobody may write into it
+    return out
+
+
+def _colsum(a: np.ndarray) -> np.ndarray:
+    """Column sums as a product with a ones vector: 1 us for (400, 8), against 6 us for
+    ``a.sum(axis=0)``, whose reduction along the long axis is slow for narrow arrays."""
+    return np.dot(_ones(a.shape[0], a.dtype), a)
 
 
 class Cache(NamedTuple):
@@ -208,7 +225,7 @@ def _forward_eval(net, params, X, stats):
     h = X
     last = len(params) - 1
     for i, p in enumerate(params):
-        u = h @ p["W"]
+        u = np.dot(h, p["W"])
         if "b" in p:
             u += p["b"]
         else:
@@ -232,7 +249,7 @@ def _forward_train(net, params, X, key):
     caches = []
     h = X
     for i, p in enumerate(params):
-        u = h @ p["W"]
+        u = np.dot(h, p["W"])
         if i == last:
             u += p["b"]
             caches.append(Cache(h, None, None, None, None))
@@ -276,7 +293,7 @@ def _backward(net, params, caches, delta, l2=0.0):
             delta = act.vjp_(delta, c.z, c.a)  # now dL/dz
         if c.bn is not None:
             xhat, inv, _, _ = c.bn
-            g = {"gamma": np.einsum("ij,ij->j", delta, xhat), "beta": np.add.reduce(delta, axis=0)}
+            g = {"gamma": np.einsum("ij,ij->j", delta, xhat), "beta": _colsum(delta)}
             # dL/du for z = gamma * xhat + beta, xhat = (u - mean) * inv, with mean and var of
             # the batch depending on u:  inv / n * (n dxhat - sum(dxhat) - xhat sum(dxhat xhat)).
             dxhat = delta * p["gamma"]
@@ -287,13 +304,13 @@ def _backward(net, params, caches, delta, l2=0.0):
             du *= inv / n
             delta = du
         else:
-            g = {"b": np.add.reduce(delta, axis=0)}
-        gW = c.h.T @ delta
+            g = {"b": _colsum(delta)}
+        gW = np.dot(c.h.T, delta)
         if l2:
             gW += l2 * p["W"]
         grads[i] = {"W": gW, **g}
         if i > 0:
-            delta = delta @ p["W"].T
+            delta = np.dot(delta, p["W"].T)
     return tuple(grads)
 
 

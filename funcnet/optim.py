@@ -138,6 +138,34 @@ class ChainState(NamedTuple):
 # --- checks at the public boundary ---
 
 
+def _optimizer(init, update) -> "Optimizer":
+    """Wrap ``update(grads, state, params, check)`` as a checked ``update`` of three arguments.
+
+    The checked function carries ``.unchecked``, the same update without the input checks.
+    ``fit`` calls that one in its inner loop: it checks params once per run and builds the
+    grads and the state itself, so checking them again at every step would only cost time.
+    """
+
+    def checked(grads, state, params):
+        return update(grads, state, params, True)
+
+    def fast(grads, state, params):
+        return update(grads, state, params, False)
+
+    checked.unchecked = fast
+    return Optimizer(init, checked)
+
+
+def unchecked(optimizer: "Optimizer"):
+    """The optimizer's update without input checks, if it has one, else its update.
+
+    >>> u, s = unchecked(sgd(0.5))(({"b": np.array([2.0])},), CountState(0), None)
+    >>> u[0]["b"], s.count
+    (array([-1.]), 1)
+    """
+    return getattr(optimizer.update, "unchecked", optimizer.update)
+
+
 def _check_lr(lr, name="lr"):
     if callable(lr):
         first = lr(0)
@@ -193,6 +221,14 @@ def _flat_sig(tree):
     leaves, names = [], []
     _walk(tree, None, leaves, names)
     return leaves, names, None
+
+
+def _flat_fast(tree):
+    """:func:`_flat` for trusted trees: funcnet's tuple of flat layer dicts without a scan."""
+    if type(tree) is tuple and tree and type(tree[0]) is dict:
+        keys = [sorted(d) for d in tree]
+        return [d[k] for d, ks in zip(tree, keys) for k in ks], [k for ks in keys for k in ks]
+    return _flat(tree)
 
 
 def _walk(tree, name, leaves, names):
@@ -256,7 +292,7 @@ def _grads(grads, ref, ref_name):
     return leaves, names, ref_leaves
 
 
-def _inputs(who, grads, params, trees=(), tree_names=(), *, needs_params=False):
+def _inputs(who, grads, params, trees=(), tree_names=(), *, needs_params=False, check=True):
     """Check one update's inputs against each other, flattening every tree once.
 
     ``grads`` is checked against ``params`` when given (else against the first state tree),
@@ -265,6 +301,10 @@ def _inputs(who, grads, params, trees=(), tree_names=(), *, needs_params=False):
     Returns:
         ``(grads leaves, names, params leaves or None, [leaves of each state tree])``.
     """
+    if not check:  # inputs made by fit itself: flatten only, and params only if used
+        leaves, names = _flat_fast(grads)
+        return (leaves, names, _flat_fast(params)[0] if needs_params else None,
+                [_flat_fast(t)[0] for t in trees])
     if params is None:
         if needs_params:
             raise ValueError(f"params: {who} needs the params in update, got None")
@@ -459,13 +499,14 @@ def _stateless(name: str, leaf_fn: Callable, *, needs_params: bool = False) -> O
             _params_tree(params, name)
         return CountState(0)
 
-    def update(grads, state, params):
-        _check_state(state, CountState)
-        leaves, names, pleaves, _ = _inputs(name, grads, params, needs_params=needs_params)
+    def update(grads, state, params, check=True):
+        if check:
+            _check_state(state, CountState)
+        leaves, names, pleaves, _ = _inputs(name, grads, params, needs_params=needs_params, check=check)
         out = leaf_fn(leaves, pleaves, names, state.count)
         return _rebuild(grads, out), CountState(state.count + 1)
 
-    return Optimizer(init, update)
+    return _optimizer(init, update)
 
 
 def sgd(lr) -> Optimizer:
@@ -631,9 +672,11 @@ def _momentum(name, lr, mu, nesterov) -> Optimizer:
     def init(params):
         return TraceState(0, _zeros_like(params, name))
 
-    def update(grads, state, params):
-        _check_state(state, TraceState)
-        leaves, _, _, (vel,) = _inputs(name, grads, params, (state.velocity,), ("state.velocity",))
+    def update(grads, state, params, check=True):
+        if check:
+            _check_state(state, TraceState)
+        leaves, _, _, (vel,) = _inputs(name, grads, params, (state.velocity,), ("state.velocity",),
+                                       check=check)
         factor = 1.0 if lr is None else -_rate_at(lr, state.count)
         out = [_trace_leaf(g, v, mu, nesterov, factor) for g, v in zip(leaves, vel)]
         return (
@@ -641,7 +684,7 @@ def _momentum(name, lr, mu, nesterov) -> Optimizer:
             TraceState(state.count + 1, _rebuild(state.velocity, [o[1] for o in out])),
         )
 
-    return Optimizer(init, update)
+    return _optimizer(init, update)
 
 
 def trace(decay: float = 0.9, *, nesterov: bool = False) -> Optimizer:
@@ -717,9 +760,10 @@ def _rms(name, lr, decay, eps) -> Optimizer:
     def init(params):
         return RMSState(0, _zeros_like(params, name))
 
-    def update(grads, state, params):
-        _check_state(state, RMSState)
-        leaves, _, _, (nu,) = _inputs(name, grads, params, (state.nu,), ("state.nu",))
+    def update(grads, state, params, check=True):
+        if check:
+            _check_state(state, RMSState)
+        leaves, _, _, (nu,) = _inputs(name, grads, params, (state.nu,), ("state.nu",), check=check)
         factor = 1.0 if lr is None else -_rate_at(lr, state.count)
         out = [_rms_leaf(g, v, decay, eps, factor) for g, v in zip(leaves, nu)]
         return (
@@ -727,7 +771,7 @@ def _rms(name, lr, decay, eps) -> Optimizer:
             RMSState(state.count + 1, _rebuild(state.nu, [o[1] for o in out])),
         )
 
-    return Optimizer(init, update)
+    return _optimizer(init, update)
 
 
 def scale_by_rms(decay: float = 0.99, eps: float = 1e-8) -> Optimizer:
@@ -771,11 +815,12 @@ def _adam(name, lr, b1, b2, eps, weight_decay) -> Optimizer:
     def init(params):
         return AdamState(0, _zeros_like(params, name), _zeros_like(params, name))
 
-    def update(grads, state, params):
-        _check_state(state, AdamState)
+    def update(grads, state, params, check=True):
+        if check:
+            _check_state(state, AdamState)
         leaves, names, pleaves, (mu, nu) = _inputs(
             name, grads, params, (state.mu, state.nu), ("state.mu", "state.nu"),
-            needs_params=bool(weight_decay),
+            needs_params=bool(weight_decay), check=check,
         )
         eps_t, c = _adam_constants(state.count, b1, b2, eps)
         rate = 1.0 if lr is None else -_rate_at(lr, state.count)
@@ -791,7 +836,7 @@ def _adam(name, lr, b1, b2, eps, weight_decay) -> Optimizer:
                       _rebuild(state.nu, [o[2] for o in out])),
         )
 
-    return Optimizer(init, update)
+    return _optimizer(init, update)
 
 
 def _check_adam(b1, b2, eps):
@@ -893,19 +938,22 @@ def chain(*transforms: Optimizer) -> Optimizer:
         if not isinstance(t, Optimizer):
             raise TypeError(f"transforms[{i}]: expected a funcnet.optim.Optimizer, got {type(t).__name__}")
 
+    fast = [unchecked(t) for t in transforms]
+
     def init(params):
         return ChainState(0, tuple(t.init(params) for t in transforms))
 
-    def update(grads, state, params):
-        _check_state(state, ChainState)
-        if len(state.states) != len(transforms):
-            raise ValueError(
-                f"state: expected the states of {len(transforms)} transforms, got {len(state.states)}"
-            )
+    def update(grads, state, params, check=True):
+        if check:
+            _check_state(state, ChainState)
+            if len(state.states) != len(transforms):
+                raise ValueError(
+                    f"state: expected the states of {len(transforms)} transforms, got {len(state.states)}"
+                )
         states = []
-        for t, s in zip(transforms, state.states):
-            grads, s = t.update(grads, s, params)
+        for t, u, s in zip(transforms, fast, state.states):
+            grads, s = (t.update if check else u)(grads, s, params)
             states.append(s)
         return grads, ChainState(state.count + 1, tuple(states))
 
-    return Optimizer(init, update)
+    return _optimizer(init, update)

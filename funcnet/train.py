@@ -52,7 +52,7 @@ from .network import (
     init_stats,
 )
 from .objective import _l2_penalty
-from .optim import Optimizer, sgd
+from .optim import Optimizer, sgd, unchecked
 from .tree import tree_check_same
 
 __all__ = ["TrainState", "StepMetrics", "FitResult", "make_train_step", "train_step", "fit"]
@@ -90,8 +90,8 @@ class FitResult(NamedTuple):
 def _grad_stage(net: Net, head, l2: float):
     fused = head.loss.fused_
 
-    def grads(carry):
-        state, Xb, yb, k = carry
+    def grads(state, batch):
+        Xb, yb, k = batch
         z, caches = _forward_train(net, state.params, Xb, k)
         loss, delta, correct = fused(z, yb)
         if l2:
@@ -103,20 +103,29 @@ def _grad_stage(net: Net, head, l2: float):
 
 
 def _update_stage(optimizer: Optimizer):
+    # fit checked the params once and built grads and optimizer state itself.
+    fast_update = unchecked(optimizer)
+
     def update(carry):
         state, grads, caches, metrics = carry
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        updates, opt_state = fast_update(grads, state.opt_state, state.params)
         return state, updates, opt_state, caches, metrics
 
     return update
 
 
-def _apply_stage(carry):
-    state, updates, opt_state, caches, metrics = carry
-    params = tuple(
-        {k: np.add(p[k], u[k], dtype=p[k].dtype) for k in p} for p, u in zip(state.params, updates)
-    )
-    return TrainState(params, opt_state, _new_stats(state.stats, caches)), metrics
+def _apply_stage(net: Net):
+    batchnorm = net.batchnorm
+
+    def apply(carry):
+        state, updates, opt_state, caches, metrics = carry
+        params = tuple(
+            {k: np.add(p[k], u[k], dtype=p[k].dtype) for k in p} for p, u in zip(state.params, updates)
+        )
+        stats = _new_stats(state.stats, caches) if batchnorm else state.stats
+        return TrainState(params, opt_state, stats), metrics
+
+    return apply
 
 
 def _new_stats(stats, caches):
@@ -164,13 +173,7 @@ def make_train_step(net: Net, optimizer: Optimizer, *, l2: float = 0.0) -> Calla
     (4, 2)
     """
     head = HEADS[net.output]
-    pipeline = toolz.compose_left(_grad_stage(net, head, l2), _update_stage(optimizer), _apply_stage)
-
-    def step(state, batch):
-        Xb, yb, k = batch
-        return pipeline((state, Xb, yb, k))
-
-    return step
+    return toolz.compose_left(_grad_stage(net, head, l2), _update_stage(optimizer), _apply_stage(net))
 
 
 def train_step(net: Net, optimizer: Optimizer, state: TrainState, batch, *, l2: float = 0.0):
