@@ -42,3 +42,29 @@ def test_scripts_reach_their_targets(name, marker, target):
     out = run(name)
     line = next(line for line in out.splitlines() if marker in line)
     assert float(line.split()[-1]) >= target
+
+
+def test_lr_find_suggestion_trains_digits():
+    out = run("lr_find.py")
+    line = next(line for line in out.splitlines() if line.startswith("trained 30 epochs"))
+    assert float(line.split()[-1]) >= 0.96
+
+
+def test_dropout_narrows_the_overfitting_gap():
+    out = run("dropout.py")
+    rows = {float(r.split()[0]): float(r.split()[3]) for r in out.splitlines() if r.strip()[:3] in ("0.0", "0.5")}
+    assert rows[0.5] < rows[0.0]
+
+
+def test_depth_shows_vanishing_gradients_with_sigmoid():
+    out = run("depth.py")
+    ratio = {line.split(":")[0]: float(line.split("=")[1]) for line in out.splitlines() if "first-layer / last-layer" in line}
+    assert ratio["sigmoid"] < 1e-3 < 0.1 < ratio["relu"]
+
+
+def test_optimizers_table_lists_all_five_on_both_problems():
+    out = run("optimizers.py")
+    for name in ("sgd", "momentum", "nesterov", "rmsprop", "adam"):
+        assert sum(line.split()[0] == name for line in out.splitlines() if line.strip()) == 2
+    adam_rows = [line.split() for line in out.splitlines() if line.strip().startswith("adam")]
+    assert all(float(r[-1]) >= 0.97 for r in adam_rows)
