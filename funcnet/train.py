@@ -246,32 +246,34 @@ def _batches(X, y, batch_size: int, perm):
     return ((X[idx], y[idx]) for idx in (perm[i:i + batch_size] for i in range(0, n, batch_size)))
 
 
-def _run_epoch(step, net, X, y, batch_size, shuffle, key, state, epoch):
+def _run_epoch(step, net, X, y, batch_size, shuffle, key, state, epoch) -> _Epoch:
     dropout = net.dropout > 0
     # fold_in costs a SeedSequence hash: derive the epoch key only when something draws from it.
     ekey = rnd.fold_in(key, epoch) if (shuffle or dropout) else None
     perm = rnd.permutation(ekey, len(X)) if shuffle else None
 
-    def body(acc: _Epoch, ib):
+    # The fold carries (state, metrics so far as a cons list): O(1) per step, and the sums are
+    # taken once per epoch rather than in Python at every step.
+    def body(carry, ib):
         i, (Xb, yb) = ib
-        k = rnd.fold_in(ekey, i + 1) if dropout else None
-        st, m = step(acc.state, (Xb, yb, k))
+        st, m = step(carry[0], (Xb, yb, rnd.fold_in(ekey, i + 1) if dropout else None))
         if not math.isfinite(m.loss):
             raise FloatingPointError(
                 f"training diverged: the loss became {m.loss} at epoch {epoch + 1}, batch {i + 1}; "
                 f"try a smaller learning rate"
             )
-        return _Epoch(
-            st,
-            acc.loss_sum + m.loss * m.count,
-            acc.correct + m.correct,
-            acc.count + m.count,
-            tuple([a + b for a, b in zip(acc.norm_sums, m.grad_norms)]),
-            acc.batches + 1,
-        )
+        return st, (m, carry[1])
 
-    start = _Epoch(state, 0.0, 0, 0, (0.0,) * net.n_layers, 0)
-    return toolz.reduce(body, enumerate(_batches(X, y, batch_size, perm)), start)
+    state, cons = toolz.reduce(body, enumerate(_batches(X, y, batch_size, perm)), (state, ()))
+    metrics = _unroll(cons)
+    return _Epoch(
+        state,
+        math.fsum([m.loss * m.count for m in metrics]),
+        sum([m.correct for m in metrics]),
+        sum([m.count for m in metrics]),
+        tuple(map(math.fsum, zip(*[m.grad_norms for m in metrics]))),
+        len(metrics),
+    )
 
 
 def _evaluate(net, head, params, stats, X, y):
