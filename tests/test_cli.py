@@ -1,0 +1,327 @@
+"""The command line, driven as a user would: ``python -m funcnet ...`` in a subprocess.
+
+Runs are tiny (few epochs, small generated data) so the whole module takes seconds; the one
+full default run (digits, 30 epochs) checks the README's promise of >= 0.96 test accuracy.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import numpy as np
+import pytest
+
+import funcnet as fn
+from funcnet import cli
+from funcnet import io as fio
+
+RUN_FILES = {"params.npz", "history.json", "config.json", "summary.json"}
+
+
+def _env(block=(), tmp_path=None):
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)
+    if block:
+        # A module on PYTHONPATH that refuses to import stands in for one not installed.
+        folder = tmp_path / "blocked"
+        folder.mkdir(exist_ok=True)
+        for name in block:
+            (folder / f"{name}.py").write_text(f"raise ImportError('{name} is blocked for this test')\n")
+        env["PYTHONPATH"] = os.pathsep.join([str(folder), env.get("PYTHONPATH", "")])
+    return env
+
+
+def run(*args, cwd, block=(), timeout=180):
+    return subprocess.run([sys.executable, "-m", "funcnet", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
+                          env=_env(block, cwd))
+
+
+def run_tty(*args, cwd, block=()):
+    """Run with stderr on a pseudo-terminal (as in an interactive shell): (rc, stdout, tty text)."""
+    master, slave = pty.openpty()
+    # A fresh pseudo-terminal is 0 columns wide; give it a real terminal's size.
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    p = subprocess.Popen([sys.executable, "-m", "funcnet", *map(str, args)], cwd=cwd,
+                         stdout=subprocess.PIPE, stderr=slave, env=_env(block, cwd))
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    out = p.stdout.read().decode()
+    p.stdout.close()
+    rc = p.wait(timeout=60)
+    os.close(master)
+    return rc, out, b"".join(chunks).decode(errors="replace")
+
+
+def _png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", path
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _read(path):
+    return json.loads(path.read_text())
+
+
+TINY = ["--dataset", "moons", "--n-samples", 200, "--epochs", 3, "--hidden", 8, "--no-plots"]
+
+
+# --- train ---
+
+
+def test_train_writes_params_history_config_summary_and_plots(tmp_path):
+    pytest.importorskip("matplotlib")
+    r = run("train", "--dataset", "xor-clusters", "--n-samples", 120, "--epochs", 4, "--hidden", 6,
+            "--seed", 3, "--out", "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "run"
+    plots = {"loss.png", "grad_norms.png", "grad_norm_bars.png", "decision_boundary.png", "hidden.png"}
+    assert {p.name for p in out.iterdir()} == RUN_FILES | plots
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no temporary leftovers
+    for name in plots:
+        w, h = _png_size(out / name)
+        assert w >= 300 and h >= 300
+    assert _png_size(out / "loss.png") == (900, 350)  # 9 x 3.5 inches at 100 dpi
+
+    history, config, summary = (_read(out / f) for f in ("history.json", "config.json", "summary.json"))
+    assert history["epoch"] == [1, 2, 3, 4] and len(history["val_loss"]) == 4
+    assert all(len(norms) == 2 for norms in history["grad_norm"])
+    assert config["dataset"] == "xor-clusters" and config["hidden"] == [6]
+    assert config["seed"] == 3 and config["n_samples"] == 120 and config["activation"] == "tanh"
+    assert config["funcnet_version"] == fn.__version__
+
+    # The saved params give the reported test accuracy on the run's own test split.
+    net, params, stats = fio.load(out / "params.npz")
+    assert net.sizes == (2, 6, 2) and stats is None
+    Xtr, Xte, ytr, yte = cli.load_data(cli.resolve_config({}, config))
+    acc = fn.accuracy(net, params, Xte, yte)
+    assert summary["test_accuracy"] == acc and summary["test_samples"] == len(Xte) == 24
+    assert f"test accuracy {acc:.4f} (24 samples), 4 epochs in" in r.stdout
+    assert "plots: loss.png" in r.stdout
+
+
+def test_config_file_repeats_the_run_bit_for_bit_and_flags_override_it(tmp_path):
+    first = run("train", *TINY, "--optimizer", "adam", "--lr", 0.01, "--out", "a", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = run("train", "--config", "a/config.json", "--out", "b", "--no-plots", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    for name in ("params.npz", "history.json", "config.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    changed = run("train", "--config", "a/config.json", "--epochs", 2, "--out", "c", "--no-plots",
+                  cwd=tmp_path)
+    assert changed.returncode == 0, changed.stderr
+    config_a, config_c = _read(tmp_path / "a" / "config.json"), _read(tmp_path / "c" / "config.json")
+    assert config_c["epochs"] == 2 and _read(tmp_path / "c" / "history.json")["epoch"] == [1, 2]
+    assert {k: v for k, v in config_c.items() if k != "epochs"} == {k: v for k, v in config_a.items() if k != "epochs"}
+    assert config_a["optimizer"] == "adam" and config_a["lr"] == 0.01
+
+
+def test_default_command_trains_digits_to_96_percent(tmp_path):
+    # No subcommand means train; the default dataset is digits with 64-128-10 relu, sgd 0.1.
+    r = run("--out", "d", "--no-plots", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    config, summary = _read(tmp_path / "d" / "config.json"), _read(tmp_path / "d" / "summary.json")
+    assert (config["dataset"], config["hidden"], config["activation"]) == ("digits", [128], "relu")
+    assert (config["optimizer"], config["lr"], config["batch_size"], config["epochs"]) == ("sgd", 0.1, 32, 30)
+    assert summary["test_accuracy"] >= 0.96
+    assert summary["train_seconds"] < 30
+    assert r.stdout.startswith("digits: test accuracy") and r.stdout.count("\n") == 1
+
+
+def test_an_existing_run_is_replaced_but_other_folders_are_refused(tmp_path):
+    assert run("train", *TINY, "--epochs", 1, "--out", "r", cwd=tmp_path).returncode == 0
+    (tmp_path / "r" / "loss.png").write_bytes(b"old plot")  # a previous run's file
+    assert run("train", *TINY, "--epochs", 2, "--out", "r", cwd=tmp_path).returncode == 0
+    assert _read(tmp_path / "r" / "history.json")["epoch"] == [1, 2]
+    assert not (tmp_path / "r" / "loss.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    r = run("train", *TINY, "--out", "mine", cwd=tmp_path)
+    assert r.returncode == 2 and "is not a funcnet run directory" in r.stderr
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--lr", "-1"], "lr: expected a positive number, got -1.0"),
+    (["--lr", "fast"], "argument --lr: expected a number, got 'fast'"),
+    (["--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar'"),
+    (["--hidden", "0"], "argument --hidden: expected a positive integer, got '0'"),
+    (["--dropout", "1.5"], "dropout: expected a probability in [0, 1), got 1.5"),
+    (["--epochs", "2.5"], "argument --epochs: expected a positive integer, got '2.5'"),
+    (["--dataset", "mnist"], "pass --data-dir DIR"),
+    (["--dataset", "mnist", "--data-dir", "nowhere"], "data_dir: nowhere/train-images-idx3-ubyte.gz is missing"),
+    (["--dataset", "digits", "--n-samples", "50"], "n_samples: only generated datasets"),
+    (["--patience", "3", "--val-fraction", "0"], "patience: early stopping needs validation data"),
+    (["--config", "missing.json"], "config: no such file: missing.json"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--quiet", "--verbose"], "not allowed with argument"),
+])
+def test_bad_arguments_exit_2_and_write_nothing(tmp_path, args, message):
+    r = run("train", *args, "--out", "x", cwd=tmp_path)
+    assert r.returncode == 2
+    assert message in r.stderr and "usage:" in r.stderr and "error:" in r.stderr
+    assert not (tmp_path / "x").exists() and not [p for p in tmp_path.iterdir() if p.name != "blocked"]
+
+
+def test_bad_config_files_exit_2(tmp_path):
+    (tmp_path / "c1.json").write_text('{"dataset": "moons", "colour": "red"}')
+    (tmp_path / "c2.json").write_text("{not json")
+    (tmp_path / "c3.json").write_text('{"hidden": "wide"}')
+    for name, message in [("c1.json", "config: unknown settings ['colour']"),
+                          ("c2.json", "config: cannot read c2.json as JSON"),
+                          ("c3.json", "hidden: expected a list of positive layer widths, got 'wide'")]:
+        r = run("train", "--config", name, "--out", "x", cwd=tmp_path)
+        assert r.returncode == 2 and message in r.stderr, (name, r.stderr)
+    assert not (tmp_path / "x").exists()
+
+
+def test_diverging_training_exits_1_and_leaves_nothing(tmp_path):
+    r = run("train", *TINY, "--lr", 1e6, "--out", "x", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "funcnet train: error: training diverged" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupt_removes_the_half_written_run(tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "funcnet", "train", "--dataset", "digits",
+                          "--epochs", "100000", "--out", "x", "--quiet"], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    deadline = time.monotonic() + 60
+    while not any(q.name.endswith(".tmp") for q in tmp_path.iterdir()):  # training has started
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "interrupted; nothing was written" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- progress output ---
+
+
+def test_verbose_prints_one_line_per_epoch_and_quiet_only_the_result(tmp_path):
+    r = run("train", *TINY, "--verbose", "--out", "v", cwd=tmp_path)
+    lines = r.stdout.splitlines()
+    assert [line.split()[:2] for line in lines[:3]] == [["epoch", "1/3"], ["epoch", "2/3"], ["epoch", "3/3"]]
+    history = _read(tmp_path / "v" / "history.json")
+    assert f"loss {history['loss'][1]:.4f}" in lines[1] and f"val_acc {history['val_accuracy'][1]:.4f}" in lines[1]
+    assert lines[3] == "plots: off (--no-plots)" and lines[4].startswith("moons: test accuracy")
+    q = run("train", *TINY, "--quiet", "--out", "q", cwd=tmp_path)
+    assert q.stdout.count("\n") == 1 and q.stderr == ""
+    # Not a terminal and not verbose: no progress at all, just the two result lines.
+    plain = run("train", *TINY, "--out", "p", cwd=tmp_path)
+    assert plain.stdout.count("\n") == 2 and plain.stderr == ""
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    pytest.importorskip("tqdm")
+    rc, out, tty = run_tty("train", *TINY, "--out", "t", cwd=tmp_path)
+    assert rc == 0
+    assert "3/3" in tty and "epoch" in tty and "loss=" in tty  # the tqdm bar with live loss
+    assert "epoch 1/3" not in out
+
+
+def test_without_tqdm_a_terminal_gets_plain_epoch_lines(tmp_path):
+    rc, out, tty = run_tty("train", *TINY, "--out", "t", cwd=tmp_path, block=["tqdm"])
+    assert rc == 0
+    assert [line.split()[1] for line in out.splitlines()[:3]] == ["1/3", "2/3", "3/3"]
+    assert "loss=" not in tty
+
+
+def test_without_matplotlib_the_run_says_plots_were_skipped(tmp_path):
+    r = run("train", "--dataset", "moons", "--n-samples", 100, "--epochs", 1, "--out", "m",
+            cwd=tmp_path, block=["matplotlib"])
+    assert r.returncode == 0, r.stderr
+    assert "plots: skipped, matplotlib is not installed (pip install 'funcnet[plot]')" in r.stdout
+    assert {p.name for p in (tmp_path / "m").iterdir()} == RUN_FILES
+
+
+# --- evaluate ---
+
+
+def test_evaluate_reports_the_runs_test_accuracy(tmp_path):
+    assert run("train", *TINY, "--batchnorm", "--out", "e", cwd=tmp_path).returncode == 0
+    summary = _read(tmp_path / "e" / "summary.json")
+    r = run("evaluate", "--params", "e/params.npz", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    # Naming another dataset drops the run's sample count (digits takes none) and checks shapes.
+    other = run("evaluate", "--params", "e/params.npz", "--dataset", "digits", cwd=tmp_path)
+    assert other.returncode == 2 and "digits has 64 inputs" in other.stderr
+    assert f"test accuracy  {summary['test_accuracy']:.4f} (40 samples), test loss {summary['test_loss']:.4f}" in r.stdout
+    assert r.stdout.startswith("moons: net 2-8-2 relu")
+    # Without the config beside it, the dataset must be named; a mismatched one is refused.
+    (tmp_path / "e" / "params.npz").rename(tmp_path / "p.npz")
+    r = run("evaluate", "--params", "p.npz", cwd=tmp_path)
+    assert r.returncode == 2 and "pass --dataset" in r.stderr
+    r = run("evaluate", "--params", "p.npz", "--dataset", "digits", cwd=tmp_path)
+    assert r.returncode == 2 and "the params are for a 2-8-2 net, but digits has 64 inputs" in r.stderr
+    r = run("evaluate", "--params", "nothing.npz", cwd=tmp_path)
+    assert r.returncode == 2 and "params: no such file: nothing.npz" in r.stderr
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    r = run("evaluate", "--params", "junk.npz", "--dataset", "moons", cwd=tmp_path)
+    assert r.returncode == 2 and "is not a .npz archive" in r.stderr
+
+
+# --- gradcheck ---
+
+
+def test_gradcheck_prints_the_worst_error_per_layer(tmp_path):
+    r = run("gradcheck", "--inputs", 4, "--hidden", 5, 3, "--outputs", 3, "--activation", "gelu",
+            "--batchnorm", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("gradcheck 4-5-3-3 gelu/softmax, batchnorm, 8 samples")
+    assert lines[1].split() == ["layer", "shape", "W", "b", "gamma", "beta", "worst"]
+    rows = [line.split() for line in lines[2:5]]
+    assert [row[:2] for row in rows] == [["1", "4x5"], ["2", "5x3"], ["3", "3x3"]]
+    worst = [float(row[-1]) for row in rows]
+    assert max(worst) < 1e-6 and lines[5].endswith(": ok")
+    # The same numbers as the library's own gradcheck_tree on the same random problem.
+    assert rows[0][3] == "-" and rows[2][4:6] == ["-", "-"]
+    strict = run("gradcheck", "--tol", 1e-30, cwd=tmp_path)
+    assert strict.returncode == 1 and strict.stdout.rstrip().endswith("FAILED")
+    bad = run("gradcheck", "--outputs", 1, cwd=tmp_path)
+    assert bad.returncode == 2 and "a softmax output needs at least 2 units" in bad.stderr
+
+
+# --- lr-find ---
+
+
+def test_lr_find_suggests_a_rate_and_draws_the_curve(tmp_path):
+    pytest.importorskip("matplotlib")
+    args = ["lr-find", *TINY[:4], "--hidden", 8, "--steps", 40, "--start", 1e-4, "--stop", 10]
+    r = run(*args, "--plot", "lr.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("lr-find moons: net 2-8-2 relu, sgd, batch 32,")
+    table = [tuple(map(float, line.split())) for line in lines[2:-2]]
+    assert table[0][0] == pytest.approx(1e-4) and all(a[0] < b[0] for a, b in zip(table, table[1:]))
+    assert lines[-2] == "wrote lr.png" and _png_size(tmp_path / "lr.png") == (550, 350)
+    suggestion = float(lines[-1].split(":")[1].split()[0])
+    assert 1e-4 <= suggestion <= 10
+    # The same seed gives the same curve and suggestion.
+    again = run(*args, cwd=tmp_path)
+    assert again.stdout.splitlines()[-1] == lines[-1] and again.stdout.splitlines()[2:-1] == lines[2:-2]
+    bad = run("lr-find", "--start", 1, "--stop", 0.1, cwd=tmp_path)
+    assert bad.returncode == 2 and "start: expected 0 < start < stop=0.1" in bad.stderr

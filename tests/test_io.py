@@ -1,0 +1,128 @@
+"""funcnet.io: a saved net loads back equal, files are deterministic and atomic, bad files are named."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import funcnet as fn
+from funcnet import io as fio
+
+
+def _trained_bn_net():
+    X = fn.random.normal(fn.random.key(0), (64, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    net = fn.Net((3, 5, 4, 2), activation="tanh", batchnorm=True, dtype="float32")
+    r = fn.fit(net, fn.init(fn.random.key(1), net), X, y, key=fn.random.key(2), epochs=2, batch_size=16)
+    return net, r.params, r.stats, X
+
+
+def test_round_trip_keeps_net_params_stats_and_dtypes(tmp_path):
+    net, params, stats, X = _trained_bn_net()
+    path = tmp_path / "p.npz"
+    fio.save(path, net, params, stats=stats)
+    net2, params2, stats2 = fio.load(path)
+    assert net2 == net
+    assert fn.tree_structure(params2) == fn.tree_structure(params)
+    for a, b in zip(fn.tree_leaves(params) + fn.tree_leaves(stats), fn.tree_leaves(params2) + fn.tree_leaves(stats2)):
+        assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b)
+    # The loaded net predicts exactly as the saved one.
+    np.testing.assert_array_equal(fn.forward(net2, params2, X, stats=stats2), fn.forward(net, params, X, stats=stats))
+    # A plain npz, readable without pickle, with the documented names.
+    with np.load(path, allow_pickle=False) as z:
+        assert sorted(z.files) == ["0/W", "0/beta", "0/gamma", "1/W", "1/beta", "1/gamma", "2/W", "2/b",
+                                   "net", "stats/0/mean", "stats/0/var", "stats/1/mean", "stats/1/var"]
+        meta = json.loads(str(z["net"]))
+    assert meta["format"] == "funcnet-params/1" and meta["net"]["sizes"] == [3, 5, 4, 2]
+
+
+def test_equal_params_give_byte_identical_files(tmp_path):
+    net = fn.Net((2, 3, 2))
+    params = fn.init(fn.random.key(0), net)
+    fio.save(tmp_path / "a.npz", net, params)
+    os.utime(tmp_path / "a.npz", (0, 0))
+    fio.save(tmp_path / "b.npz", net, fn.tree_map(np.copy, params))
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    with zipfile.ZipFile(tmp_path / "a.npz") as z:
+        assert {info.date_time for info in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def test_save_replaces_atomically_and_leaves_no_temporary_files(tmp_path):
+    net = fn.Net((2, 2))
+    path = tmp_path / "p.npz"
+    fio.save(path, net, fn.init(fn.random.key(0), net))
+    old = path.read_bytes()
+    bad = ({"W": np.zeros((2, 2), np.float32)},)  # no bias: refused before anything is written
+    with pytest.raises(ValueError, match=r"params\[0\]: expected keys \['W', 'b'\]"):
+        fio.save(path, net, bad)
+    assert path.read_bytes() == old
+    fio.save(path, net, fn.init(fn.random.key(1), net))
+    assert path.read_bytes() != old
+    assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]
+
+
+def test_a_write_that_fails_halfway_leaves_the_old_file(tmp_path, monkeypatch):
+    net = fn.Net((2, 3, 2))
+    path = tmp_path / "p.npz"
+    fio.save(path, net, fn.init(fn.random.key(0), net))
+    old = path.read_bytes()
+    real = np.lib.format.write_array
+    calls = []
+
+    def failing(fp, array, **kw):
+        calls.append(1)
+        if len(calls) == 3:  # after two of the five arrays are in the archive
+            raise OSError("disk full")
+        return real(fp, array, **kw)
+
+    monkeypatch.setattr(np.lib.format, "write_array", failing)
+    with pytest.raises(OSError, match="disk full"):
+        fio.save(path, net, fn.init(fn.random.key(1), net))
+    assert path.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["p.npz"]
+
+
+def test_batchnorm_needs_stats_to_be_saved(tmp_path):
+    net, params, _, _ = _trained_bn_net()
+    with pytest.raises(ValueError, match="stats: this net uses batch norm"):
+        fio.save(tmp_path / "p.npz", net, params)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_files_are_named(tmp_path):
+    (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
+    with pytest.raises(ValueError, match="is not a .npz archive"):
+        fio.load(tmp_path / "junk.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(2))
+    with pytest.raises(ValueError, match="is not a funcnet params file"):
+        fio.load(tmp_path / "other.npz")
+    np.savez(tmp_path / "old.npz", net=np.array(json.dumps({"format": "something/0"})))
+    with pytest.raises(ValueError, match="expected format 'funcnet-params/1', got 'something/0'"):
+        fio.load(tmp_path / "old.npz")
+    meta = {"format": "funcnet-params/1", "net": {"sizes": [2, 2]}}
+    np.savez(tmp_path / "short.npz", net=np.array(json.dumps(meta)), **{"0/W": np.zeros((2, 2), np.float32)})
+    with pytest.raises(ValueError, match=r"lacks \['0/b'\]"):
+        fio.load(tmp_path / "short.npz")
+    np.savez(tmp_path / "shape.npz", net=np.array(json.dumps(meta)),
+             **{"0/W": np.zeros((3, 2), np.float32), "0/b": np.zeros(2, np.float32)})
+    with pytest.raises(ValueError, match=r"params\[0\]\['W'\]: expected shape \(2, 2\), got \(3, 2\)"):
+        fio.load(tmp_path / "shape.npz")
+    with pytest.raises(FileNotFoundError):
+        fio.load(tmp_path / "missing.npz")
+
+
+def test_net_dicts_round_trip_and_reject_unknown_fields():
+    net = fn.Net((4, 8, 3), activation="gelu", output="sigmoid", dtype="float64", dropout=0.25)
+    d = fio.net_to_dict(net)
+    assert json.loads(json.dumps(d)) == d
+    assert fio.net_from_dict(d) == net
+    with pytest.raises(ValueError, match="net: expected a 'sizes' field"):
+        fio.net_from_dict({"activation": "relu"})
+    with pytest.raises(ValueError, match="activation: expected one of"):
+        fio.net_from_dict({"sizes": [2, 2], "activation": "swish-ish"})
+    with pytest.raises(TypeError, match="net: expected a funcnet.Net"):
+        fio.net_to_dict({"sizes": [2, 2]})
