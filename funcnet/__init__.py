@@ -38,7 +38,7 @@ from .network import (
     predict,
     predict_proba,
 )
-from .objective import grad, gradcheck, gradcheck_tree, loss, value_and_grad
+from .objective import evaluate, grad, gradcheck, gradcheck_tree, loss, value_and_grad
 from . import optim
 from .optim import apply_updates, sgd_step
 from . import schedules
@@ -66,6 +66,7 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_grad",
     "datasets",
+    "evaluate",
     "fit",
     "forward",
     "forward_train",

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_key, check_nonneg_float, check_params, check_X
+from .checks import check_key, check_nonneg_float, check_params, check_stats, check_X
 from .losses import HEADS
-from .network import Net, _backward, _check_net, _forward_train
+from .network import Net, _accuracy, _backward, _check_net, _forward_eval, _forward_train
 from .tree import global_norm, tree_leaves, tree_map
 
-__all__ = ["loss", "grad", "value_and_grad", "gradcheck", "gradcheck_tree"]
+__all__ = ["loss", "grad", "value_and_grad", "evaluate", "gradcheck", "gradcheck_tree"]
 
 
 def _checked(net, params, X, y, key, l2):
@@ -109,6 +109,36 @@ def value_and_grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
     """
     X, y, key, l2, head = _checked(net, params, X, y, key, l2)
     return _value_and_grad(net, params, X, y, key, l2, head)
+
+
+def evaluate(net: Net, params, X, y, *, stats=None) -> dict:
+    """Loss and accuracy in evaluation mode: no dropout, batch norm on running statistics.
+
+    Args:
+        net, params, X, y: as for :func:`loss`.
+        stats: batch-norm running statistics (needed only when ``net.batchnorm``).
+
+    Returns:
+        ``{"loss": float}``, plus ``"accuracy"`` for classification heads. The loss is the
+        head's loss without the L2 term: what a validation curve shows.
+
+    >>> from funcnet.random import key
+    >>> from funcnet.network import Net, init
+    >>> net = Net((2, 3, 2), dropout=0.5, dtype="float64")
+    >>> r = evaluate(net, init(key(0), net), np.ones((4, 2)), np.array([0, 1, 1, 0]))
+    >>> sorted(r), r["accuracy"]
+    (['accuracy', 'loss'], 0.5)
+    """
+    _check_net(net)
+    check_params(net, params)
+    X = check_X(net, X)
+    head = HEADS[net.output]
+    z = _forward_eval(net, params, X, check_stats(net, stats))
+    y = head.targets(z, y, "y")
+    out = {"loss": head.loss.value(z, y)}
+    if head.classifies:
+        out["accuracy"] = _accuracy(head, z, y)
+    return out
 
 
 def gradcheck_tree(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: float = 1e-5):

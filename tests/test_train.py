@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import tracemalloc
 
 import numpy as np
@@ -111,8 +112,20 @@ def test_history_is_plain_data_and_matches_the_callback():
     # val_* are measured with the params after each epoch; the last one is the final params'.
     assert h["val_accuracy"][-1] == fn.accuracy(net, r.params, X, y)
     assert h["val_loss"][-1] == pytest.approx(fn.loss(net, r.params, X, y))
-    import json
+    assert fn.evaluate(net, r.params, X, y) == {"loss": h["val_loss"][-1], "accuracy": h["val_accuracy"][-1]}
     assert json.loads(json.dumps(h)) == h
+
+
+def test_evaluate_is_evaluation_mode():
+    X, y = _toy()
+    net = fn.Net((3, 16, 2), dropout=0.5, batchnorm=True, dtype="float64")
+    params, stats = fn.init(fn.random.key(0), net), fn.init_stats(net)
+    z = fn.forward(net, params, X, stats=stats)
+    r = fn.evaluate(net, params, X, y, stats=stats)
+    assert r["loss"] == fn.softmax_cross_entropy(z, y)
+    assert r["accuracy"] == np.mean(z.argmax(1) == y)
+    # The training objective uses dropout masks and batch statistics, so it differs.
+    assert fn.loss(net, params, X, y, key=fn.random.key(1)) != r["loss"]
 
 
 def test_epoch_loss_is_the_sample_weighted_mean_of_batch_losses():
