@@ -25,6 +25,7 @@ array([[-0.156,  0.114,  0.042]])
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -228,6 +229,14 @@ def mean_squared_error_grad(predictions, targets) -> np.ndarray:
     return _mse_grad(z, _regression_targets(z, targets))
 
 
+@functools.lru_cache(maxsize=16)
+def _ones(n: int, dtype) -> np.ndarray:
+    """A read-only vector of ones, cached: row and column sums as BLAS products use it."""
+    out = np.ones(n, dtype)
+    out.flags.writeable = False  # shared between calls: nobody may write into it
+    return out
+
+
 # --- fused kernels for training: value, gradient and correct count from one pass over the
 # logits, which they overwrite (the train step owns them: they come fresh from a matmul) ---
 
@@ -243,7 +252,7 @@ def _ce_fused_(z, y):
         z -= z[rows, pred][:, None]
         picked = z[rows, y]  # shifted logit of the true class, before exp overwrites it
         np.exp(z, out=z)
-        s = z @ np.ones(z.shape[1], z.dtype)  # row sums, >= 1 after the shift
+        s = np.dot(z, _ones(z.shape[1], z.dtype))  # row sums, >= 1 after the shift
         value = float(np.add.reduce(np.log(s) - picked)) / n
         s *= n
         z /= s[:, None]

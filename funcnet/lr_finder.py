@@ -54,7 +54,7 @@ def _epoch_batches(X, y, batch_size, key, dropout):
     for epoch in itertools.count():
         ekey = rnd.fold_in(key, epoch)
         perm = rnd.permutation(ekey, len(X))
-        for i, (Xb, yb) in enumerate(_batches(X, y, batch_size, perm)):
+        for i, (Xb, yb, _) in enumerate(_batches(X, y, batch_size, perm)):
             yield Xb, yb, (rnd.fold_in(ekey, i + 1) if dropout else None)
 
 

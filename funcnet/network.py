@@ -21,7 +21,6 @@ output non-linearity lives with the loss (see :mod:`funcnet.losses`).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import numbers
 from typing import NamedTuple
 
@@ -38,7 +37,7 @@ from .checks import (
     expected_shapes,
 )
 from .initializers import INITIALIZERS, default_init, get_initializer
-from .losses import HEADS, get_head
+from .losses import HEADS, _ones, get_head
 
 __all__ = [
     "Net",
@@ -195,13 +194,6 @@ def init_stats(net: Net):
 #
 # np.dot rather than @: for 2-D arrays both are the matrix product, but np.dot reaches BLAS
 # with less overhead, and an outer product (one output unit) costs 0.9 us against 5 us.
-
-
-@functools.lru_cache(maxsize=16)
-def _ones(n: int, dtype) -> np.ndarray:
-    out = np.ones(n, dtype)
-    out.flags.writeable = False  # shared between calls: nobody may write into it
-    return out
 
 
 def _colsum(a: np.ndarray) -> np.ndarray:

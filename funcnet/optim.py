@@ -223,10 +223,15 @@ def _flat_sig(tree):
     return leaves, names, None
 
 
-def _flat_fast(tree):
-    """:func:`_flat` for trusted trees: funcnet's tuple of flat layer dicts without a scan."""
+def _flat_fast(tree, like=None):
+    """:func:`_flat` for trusted trees, with the keys of ``like`` (default: ``tree``).
+
+    For funcnet's tuple of flat layer dicts this is one pass without the container scan;
+    keys go in sorted order, as in :func:`_flat`, so that order-sensitive sums (the global
+    norm) come out bitwise the same on the checked and the unchecked path.
+    """
     if type(tree) is tuple and tree and type(tree[0]) is dict:
-        keys = [sorted(d) for d in tree]
+        keys = [sorted(d) for d in (like or tree)]
         return [d[k] for d, ks in zip(tree, keys) for k in ks], [k for ks in keys for k in ks]
     return _flat(tree)
 
@@ -253,6 +258,14 @@ def _rebuild(like, leaves):
         it = iter(leaves)
         return tuple({k: next(it) for k in sorted(d)} for d in like)
     return _rebuild_walk(like, iter(leaves))
+
+
+def _rebuild_fast(like, leaves):
+    """Inverse of :func:`_flat_fast`: a tree shaped like ``like``."""
+    if type(like) is tuple and like and type(like[0]) is dict:
+        it = iter(leaves)
+        return tuple({k: next(it) for k in sorted(d)} for d in like)
+    return _rebuild(like, leaves)
 
 
 def _rebuild_walk(like, it):
@@ -303,8 +316,8 @@ def _inputs(who, grads, params, trees=(), tree_names=(), *, needs_params=False, 
     """
     if not check:  # inputs made by fit itself: flatten only, and params only if used
         leaves, names = _flat_fast(grads)
-        return (leaves, names, _flat_fast(params)[0] if needs_params else None,
-                [_flat_fast(t)[0] for t in trees])
+        return (leaves, names, _flat_fast(params, grads)[0] if needs_params else None,
+                [_flat_fast(t, grads)[0] for t in trees])
     if params is None:
         if needs_params:
             raise ValueError(f"params: {who} needs the params in update, got None")
@@ -500,11 +513,13 @@ def _stateless(name: str, leaf_fn: Callable, *, needs_params: bool = False) -> O
         return CountState(0)
 
     def update(grads, state, params, check=True):
+        # Unchecked, every tree was flattened in the key order of grads: rebuild in it too.
+        rebuild = _rebuild if check else (lambda like, leaves: _rebuild_fast(grads, leaves))
         if check:
             _check_state(state, CountState)
         leaves, names, pleaves, _ = _inputs(name, grads, params, needs_params=needs_params, check=check)
         out = leaf_fn(leaves, pleaves, names, state.count)
-        return _rebuild(grads, out), CountState(state.count + 1)
+        return rebuild(grads, out), CountState(state.count + 1)
 
     return _optimizer(init, update)
 
@@ -673,6 +688,8 @@ def _momentum(name, lr, mu, nesterov) -> Optimizer:
         return TraceState(0, _zeros_like(params, name))
 
     def update(grads, state, params, check=True):
+        # Unchecked, every tree was flattened in the key order of grads: rebuild in it too.
+        rebuild = _rebuild if check else (lambda like, leaves: _rebuild_fast(grads, leaves))
         if check:
             _check_state(state, TraceState)
         leaves, _, _, (vel,) = _inputs(name, grads, params, (state.velocity,), ("state.velocity",),
@@ -680,8 +697,8 @@ def _momentum(name, lr, mu, nesterov) -> Optimizer:
         factor = 1.0 if lr is None else -_rate_at(lr, state.count)
         out = [_trace_leaf(g, v, mu, nesterov, factor) for g, v in zip(leaves, vel)]
         return (
-            _rebuild(grads, [o[0] for o in out]),
-            TraceState(state.count + 1, _rebuild(state.velocity, [o[1] for o in out])),
+            rebuild(grads, [o[0] for o in out]),
+            TraceState(state.count + 1, rebuild(state.velocity, [o[1] for o in out])),
         )
 
     return _optimizer(init, update)
@@ -761,14 +778,16 @@ def _rms(name, lr, decay, eps) -> Optimizer:
         return RMSState(0, _zeros_like(params, name))
 
     def update(grads, state, params, check=True):
+        # Unchecked, every tree was flattened in the key order of grads: rebuild in it too.
+        rebuild = _rebuild if check else (lambda like, leaves: _rebuild_fast(grads, leaves))
         if check:
             _check_state(state, RMSState)
         leaves, _, _, (nu,) = _inputs(name, grads, params, (state.nu,), ("state.nu",), check=check)
         factor = 1.0 if lr is None else -_rate_at(lr, state.count)
         out = [_rms_leaf(g, v, decay, eps, factor) for g, v in zip(leaves, nu)]
         return (
-            _rebuild(grads, [o[0] for o in out]),
-            RMSState(state.count + 1, _rebuild(state.nu, [o[1] for o in out])),
+            rebuild(grads, [o[0] for o in out]),
+            RMSState(state.count + 1, rebuild(state.nu, [o[1] for o in out])),
         )
 
     return _optimizer(init, update)
@@ -816,6 +835,8 @@ def _adam(name, lr, b1, b2, eps, weight_decay) -> Optimizer:
         return AdamState(0, _zeros_like(params, name), _zeros_like(params, name))
 
     def update(grads, state, params, check=True):
+        # Unchecked, every tree was flattened in the key order of grads: rebuild in it too.
+        rebuild = _rebuild if check else (lambda like, leaves: _rebuild_fast(grads, leaves))
         if check:
             _check_state(state, AdamState)
         leaves, names, pleaves, (mu, nu) = _inputs(
@@ -831,9 +852,9 @@ def _adam(name, lr, b1, b2, eps, weight_decay) -> Optimizer:
             # schedule value as the gradient step, from the params before this step.
             _decay_leaves(updates, pleaves, names, rate * weight_decay)
         return (
-            _rebuild(grads, updates),
-            AdamState(state.count + 1, _rebuild(state.mu, [o[1] for o in out]),
-                      _rebuild(state.nu, [o[2] for o in out])),
+            rebuild(grads, updates),
+            AdamState(state.count + 1, rebuild(state.mu, [o[1] for o in out]),
+                      rebuild(state.nu, [o[2] for o in out])),
         )
 
     return _optimizer(init, update)

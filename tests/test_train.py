@@ -128,6 +128,16 @@ def test_evaluate_is_evaluation_mode():
     assert fn.loss(net, params, X, y, key=fn.random.key(1)) != r["loss"]
 
 
+def test_grad_norms_can_be_left_out_without_changing_the_training():
+    X, y = _toy()
+    net = fn.Net((3, 8, 2), dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    a = fn.fit(net, params, X, y, key=fn.random.key(1), epochs=2)
+    b = fn.fit(net, params, X, y, key=fn.random.key(1), epochs=2, grad_norms=False)
+    assert _same(a.params, b.params) and "grad_norm" not in b.history
+    assert {k: v for k, v in a.history.items() if k != "grad_norm"} == b.history
+
+
 def test_epoch_loss_is_the_sample_weighted_mean_of_batch_losses():
     # 10 samples in batches of 4: 4 + 4 + 2, the last batch is kept and weighted by its size.
     X, y = _toy(10)
@@ -215,6 +225,7 @@ def test_divergence_is_reported_not_returned_as_nan():
     (dict(validation=np.ones((3, 3))), "validation"),
     (dict(patience=3), "patience: early stopping needs validation"),
     (dict(shuffle="yes"), "shuffle"),
+    (dict(grad_norms=1), "grad_norms"),
 ])
 def test_bad_fit_arguments_are_named(kwargs, match):
     X, y = _toy()
@@ -230,3 +241,29 @@ def test_bad_learning_rates_are_named():
             fn.optim.sgd(lr)
         with pytest.raises(ValueError, match="lr"):
             fn.sgd_step(lr, HAND_PARAMS, HAND_GRADS)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: fn.optim.adam(0.01), lambda: fn.optim.adamw(0.01, weight_decay=0.1),
+    lambda: fn.optim.momentum(0.05), lambda: fn.optim.rmsprop(0.01),
+    lambda: fn.optim.chain(fn.optim.clip_by_global_norm(0.5), fn.optim.nesterov(0.05)),
+])
+def test_fit_takes_exactly_the_steps_of_the_checked_public_pieces(make):
+    # fit uses the optimizers' unchecked update on trees it built itself (batch-norm layers
+    # order their keys differently from optimizer state); a loop of the checked public
+    # functions must give bitwise the same params.
+    X, y = _toy(24)
+    net = fn.Net((3, 5, 4, 2), batchnorm=True, dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    opt = make()
+    r = fn.fit(net, params, X, y, key=fn.random.key(1), optimizer=opt, epochs=2, batch_size=8, shuffle=False)
+    p, s, state = params, fn.init_stats(net), opt.init(params)
+    for _ in range(2):
+        for i in range(0, 24, 8):
+            ts, _ = fn.train_step(net, opt, fn.TrainState(p, state, s), (X[i:i + 8], y[i:i + 8], None))
+            g = fn.grad(net, p, X[i:i + 8], y[i:i + 8])
+            updates, state = opt.update(g, state, p)
+            p = fn.apply_updates(p, updates)
+            s = ts.stats
+            assert _same(p, ts.params)
+    assert _same(r.params, p) and _same(r.stats, s)
