@@ -14,6 +14,7 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 @pytest.fixture(autouse=True)
 def _strict_numpy():
-    # A silent NaN or overflow is a bug here: make every floating-point error raise.
-    with np.errstate(all="raise"):
+    # A silent NaN, inf or overflow is a bug here: make those floating-point errors raise.
+    # Underflow to 0 is how exp(-1e4) is meant to end, so it stays quiet.
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
         yield
