@@ -69,6 +69,17 @@ def _shuffled(k, X, y):
     return X[perm], y[perm]
 
 
+def _two_classes(class0, class1, key, noise, dtype):
+    """Stack two point sets as classes 0 and 1, add Gaussian noise, shuffle."""
+    X = np.vstack([class0, class1])
+    y = np.concatenate([np.zeros(len(class0), np.int64), np.ones(len(class1), np.int64)])
+    k1, k2 = rnd.split(key)
+    if noise:
+        X = X + rnd.normal(k1, X.shape, std=noise)
+    X, y = _shuffled(k2, X, y)
+    return X.astype(_dtype(dtype)), y
+
+
 def xor(dtype=np.float64):
     """The four XOR points and their labels.
 
@@ -132,16 +143,9 @@ def moons(n: int = 400, *, key: rnd.Key, noise: float = 0.15, dtype=np.float64):
     n_in = n - n_out
     t_out = np.linspace(0, np.pi, n_out)
     t_in = np.linspace(0, np.pi, n_in)
-    X = np.vstack([
-        np.column_stack([np.cos(t_out), np.sin(t_out)]),
-        np.column_stack([1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5]),
-    ])
-    y = np.concatenate([np.zeros(n_out, np.int64), np.ones(n_in, np.int64)])
-    k1, k2 = rnd.split(key)
-    if noise:
-        X = X + rnd.normal(k1, X.shape, std=noise)
-    X, y = _shuffled(k2, X, y)
-    return X.astype(_dtype(dtype)), y
+    outer = np.column_stack([np.cos(t_out), np.sin(t_out)])
+    inner = np.column_stack([1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5])
+    return _two_classes(outer, inner, key, noise, dtype)
 
 
 def circles(n: int = 400, *, key: rnd.Key, noise: float = 0.1, factor: float = 0.5, dtype=np.float64):
@@ -164,16 +168,9 @@ def circles(n: int = 400, *, key: rnd.Key, noise: float = 0.1, factor: float = 0
     n_in = n - n_out
     t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
     t_in = np.linspace(0, 2 * np.pi, n_in, endpoint=False)
-    X = np.vstack([
-        np.column_stack([np.cos(t_out), np.sin(t_out)]),
-        factor * np.column_stack([np.cos(t_in), np.sin(t_in)]),
-    ])
-    y = np.concatenate([np.zeros(n_out, np.int64), np.ones(n_in, np.int64)])
-    k1, k2 = rnd.split(key)
-    if noise:
-        X = X + rnd.normal(k1, X.shape, std=noise)
-    X, y = _shuffled(k2, X, y)
-    return X.astype(_dtype(dtype)), y
+    outer = np.column_stack([np.cos(t_out), np.sin(t_out)])
+    inner = factor * np.column_stack([np.cos(t_in), np.sin(t_in)])
+    return _two_classes(outer, inner, key, noise, dtype)
 
 
 def spirals(n: int = 200, *, key: rnd.Key, noise: float = 0.25, turns: float = 2.0,

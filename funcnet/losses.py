@@ -30,7 +30,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .activations import log_softmax, sigmoid, softmax
+from .activations import sigmoid, softmax
 
 __all__ = [
     "softmax_cross_entropy",

@@ -29,12 +29,11 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from . import random as rnd
-from .checks import check_key, check_nonneg_float, check_params, check_positive_int, check_X
-from .losses import HEADS
-from .network import Net, _check_net, init_stats
+from .checks import check_nonneg_float, check_positive_int
+from .network import Net, init_stats
 from .optim import Optimizer, sgd
 from .schedules import exponential
-from .train import TrainState, _as_dtype, _batches, make_train_step
+from .train import TrainState, _batches, _checked_data, make_train_step
 
 __all__ = ["LRFindResult", "lr_find"]
 
@@ -136,12 +135,7 @@ def lr_find(
     >>> bool(r.lrs[0] == 1e-3), bool(np.all(np.diff(r.lrs) > 0)), 1e-2 < r.suggestion < 3.0
     (True, True, True)
     """
-    _check_net(net)
-    check_params(net, params)
-    key = check_key(key)
-    X = _as_dtype(check_X(net, X), net)
-    head = HEADS[net.output]
-    y = head.targets(np.empty((len(X), net.sizes[-1]), X.dtype), y, "y")
+    key, X, y, head = _checked_data(net, params, key, X, y)
     batch_size = min(check_positive_int(batch_size, "batch_size"), len(X))
     start, stop = _positive(start, "start"), _positive(stop, "stop")
     if not stop > start:

@@ -218,6 +218,17 @@ def train_step(net: Net, optimizer: Optimizer, state: TrainState, batch, *, l2: 
     return make_train_step(net, optimizer, l2=l2)(state._replace(stats=stats), (Xb, yb, k))
 
 
+def _checked_data(net, params, key, X, y):
+    """The checks every training entry point makes once: ``(key, X, y, head)``."""
+    _check_net(net)
+    check_params(net, params)
+    key = check_key(key)
+    X = _as_dtype(check_X(net, X), net)
+    head = HEADS[net.output]
+    y = head.targets(np.empty((len(X), net.sizes[-1]), X.dtype), y, "y")
+    return key, X, y, head
+
+
 def _as_dtype(X, net):
     # The params' dtype is the compute dtype; casting once here keeps every step in it.
     return X if X.dtype == net.dtype else X.astype(net.dtype)
@@ -353,12 +364,7 @@ def fit(
     >>> sorted(r.history), len(r.history["loss"]), len(r.history["grad_norm"][0])
     (['accuracy', 'epoch', 'grad_norm', 'loss'], 3, 2)
     """
-    _check_net(net)
-    check_params(net, params)
-    key = check_key(key)
-    X = _as_dtype(check_X(net, X), net)
-    head = HEADS[net.output]
-    y = head.targets(np.empty((len(X), net.sizes[-1]), X.dtype), y, "y")
+    key, X, y, head = _checked_data(net, params, key, X, y)
     optimizer = sgd(0.1) if optimizer is None else optimizer
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer: expected a funcnet.optim.Optimizer, got {type(optimizer).__name__}")

@@ -3,7 +3,6 @@
 Run: python scripts/moons.py   (seeded: the same output on every run)
 """
 
-import numpy as np
 
 import funcnet as fn
 

@@ -17,7 +17,6 @@ import sys
 import termios
 import time
 
-import numpy as np
 import pytest
 
 import funcnet as fn
