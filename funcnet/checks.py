@@ -95,6 +95,9 @@ def check_params(net, params, name: str = "params"):
                 )
             if a.shape != shape:
                 raise ValueError(f"{name}[{i}][{k!r}]: expected shape {shape}, got {a.shape}")
+            if a.dtype != net.dtype:
+                # A stray float64 leaf would silently upcast everything it touches.
+                raise TypeError(f"{name}[{i}][{k!r}]: expected dtype {net.dtype} (net.dtype), got {a.dtype}")
     return params
 
 

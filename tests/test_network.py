@@ -280,6 +280,9 @@ def test_bad_params_and_keys_are_named():
         fn.forward(net, (params[0], {"W": params[1]["W"]}), X)
     with pytest.raises(TypeError, match="params"):
         fn.forward(net, "params", X)
+    mixed = (dict(params[0], b=params[0]["b"].astype(np.float64)), params[1])
+    with pytest.raises(TypeError, match=r"params\[0\]\['b'\]: expected dtype float32 \(net.dtype\), got float64"):
+        fn.fit(net, mixed, X, y, key=fn.random.key(0))
     with pytest.raises(TypeError, match="key"):
         fn.init(0, net)
     with pytest.raises(TypeError, match="net"):

@@ -267,3 +267,60 @@ def test_fit_takes_exactly_the_steps_of_the_checked_public_pieces(make):
             s = ts.stats
             assert _same(p, ts.params)
     assert _same(r.params, p) and _same(r.stats, s)
+
+
+class _DtypeSpy:
+    """Stands in for numpy inside a module: records the dtypes of the arrays its calls return."""
+
+    def __init__(self):
+        self.seen = set()
+
+    def _record(self, out):
+        for a in out if isinstance(out, tuple) else (out,):
+            if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+                self.seen.add(a.dtype)
+        return out
+
+    def __getattr__(self, name):
+        real = getattr(np, name)
+        if isinstance(real, np.ufunc):
+            return _UfuncSpy(real, self)
+        if not callable(real) or isinstance(real, type) or name in ("errstate",):
+            return real
+
+        def spy(*args, **kwargs):
+            return self._record(real(*args, **kwargs))
+
+        return spy
+
+
+class _UfuncSpy:
+    def __init__(self, ufunc, spy):
+        self._ufunc, self._spy = ufunc, spy
+
+    def __call__(self, *args, **kwargs):
+        return self._spy._record(self._ufunc(*args, **kwargs))
+
+    def __getattr__(self, name):  # reduce, accumulate, ...
+        attr = getattr(self._ufunc, name)
+        return (lambda *a, **k: self._spy._record(attr(*a, **k))) if callable(attr) else attr
+
+
+@pytest.mark.parametrize("optimizer", [fn.optim.sgd(0.1), fn.optim.adam(1e-3)])
+def test_no_float64_array_appears_anywhere_in_a_float32_fit(monkeypatch, optimizer):
+    import funcnet.activations
+    import funcnet.losses
+    import funcnet.network
+    import funcnet.optim
+    import funcnet.train
+
+    spy = _DtypeSpy()
+    for module in (funcnet.network, funcnet.losses, funcnet.activations, funcnet.optim, funcnet.train):
+        monkeypatch.setattr(module, "np", spy)
+    Xtr, _, ytr, _ = fn.datasets.digits()
+    net = fn.Net((64, 32, 10), dropout=0.1, batchnorm=True)
+    r = fn.fit(net, fn.init(fn.random.key(0), net), Xtr[:200], ytr[:200], key=fn.random.key(1),
+               optimizer=optimizer, epochs=2, batch_size=32, validation=(Xtr[200:300], ytr[200:300]))
+    assert spy.seen == {np.dtype(np.float32)}
+    assert {a.dtype for a in fn.tree_leaves((r.params, r.stats, r.opt_state)) if isinstance(a, np.ndarray)} == {
+        np.dtype(np.float32)}
