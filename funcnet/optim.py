@@ -264,7 +264,7 @@ def _rebuild_fast(like, leaves):
     """Inverse of :func:`_flat_fast`: a tree shaped like ``like``."""
     if type(like) is tuple and like and type(like[0]) is dict:
         it = iter(leaves)
-        return tuple({k: next(it) for k in sorted(d)} for d in like)
+        return tuple([{k: next(it) for k in sorted(d)} for d in like])
     return _rebuild(like, leaves)
 
 

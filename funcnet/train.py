@@ -120,9 +120,10 @@ def _apply_stage(net: Net):
 
     def apply(carry):
         state, updates, opt_state, caches, metrics = carry
-        params = tuple(
-            {k: np.add(p[k], u[k], dtype=p[k].dtype) for k in p} for p, u in zip(state.params, updates)
-        )
+        add = np.add
+        params = tuple([
+            {k: add(p[k], u[k], dtype=p[k].dtype) for k in p} for p, u in zip(state.params, updates)
+        ])
         stats = _new_stats(state.stats, caches) if batchnorm else state.stats
         return TrainState(params, opt_state, stats), metrics
 
@@ -280,6 +281,14 @@ def _run_epoch(step, batches, state, epoch: int, classifies: bool, grad_norms: b
         return st, (m, carry[1])
 
     state, cons = toolz.reduce(body, batches, (state, ()))
+    if not cons[1]:  # one batch (full-batch descent): the record is that step's metrics
+        m = cons[0]
+        record = {"epoch": epoch + 1, "loss": m.loss}
+        if classifies:
+            record["accuracy"] = m.correct / m.count
+        if grad_norms:
+            record["grad_norm"] = list(m.grad_norms)
+        return state, record
     metrics = _unroll(cons)
     count = sum([m.count for m in metrics])
     record = {"epoch": epoch + 1, "loss": math.fsum([m.loss * m.count for m in metrics]) / count}
