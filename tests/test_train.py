@@ -324,3 +324,23 @@ def test_no_float64_array_appears_anywhere_in_a_float32_fit(monkeypatch, optimiz
     assert spy.seen == {np.dtype(np.float32)}
     assert {a.dtype for a in fn.tree_leaves((r.params, r.stats, r.opt_state)) if isinstance(a, np.ndarray)} == {
         np.dtype(np.float32)}
+
+
+def test_fit_accepts_a_users_own_optimizer_pair():
+    # A plain (init, update) pair without funcnet's fast paths goes through apply_updates.
+    def init(params):
+        return 0
+
+    def update(grads, count, params):
+        return fn.tree_map(lambda g: -0.1 * g, grads), count + 1
+
+    X, y = _toy(32)
+    net = fn.Net((3, 4, 2), dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    r = fn.fit(net, params, X, y, key=fn.random.key(1), optimizer=fn.optim.Optimizer(init, update),
+               epochs=2, batch_size=8, shuffle=False)
+    s = fn.fit(net, params, X, y, key=fn.random.key(1), optimizer=fn.optim.sgd(0.1),
+               epochs=2, batch_size=8, shuffle=False)
+    assert r.opt_state == 8
+    for a, b in zip(fn.tree_leaves(r.params), fn.tree_leaves(s.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-15)
