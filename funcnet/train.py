@@ -106,10 +106,13 @@ def _grad_stage(net: Net, head, l2: float, grad_norms: bool):
 def _update_stage(optimizer: Optimizer):
     # fit checked the params once and built grads and optimizer state itself.
     fast_update = unchecked(optimizer)
+    ours = fast_update is not optimizer.update
 
     def update(carry):
         state, grads, caches, metrics = carry
         updates, opt_state = fast_update(grads, state.opt_state, state.params)
+        if not ours:  # a user's own optimizer: check what it returned before using it
+            tree_check_same(state.params, updates, names=("params", "the optimizer's updates"))
         return state, updates, opt_state, caches, metrics
 
     return update

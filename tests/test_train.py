@@ -344,3 +344,6 @@ def test_fit_accepts_a_users_own_optimizer_pair():
     assert r.opt_state == 8
     for a, b in zip(fn.tree_leaves(r.params), fn.tree_leaves(s.params)):
         np.testing.assert_allclose(a, b, rtol=1e-15)
+    broken = fn.optim.Optimizer(init, lambda g, c, p: (g[:1], c + 1))
+    with pytest.raises(TypeError, match="params has .* but the optimizer's updates has"):
+        fn.fit(net, params, X, y, key=fn.random.key(1), optimizer=broken)
