@@ -82,27 +82,27 @@ def _class_targets(z, y, name="labels"):
     raise TypeError(f"{name}: expected integer labels or float one-hot rows, got dtype {y.dtype}")
 
 
-def _binary_targets(z, y, name="targets"):
+def _shaped_like(z, y, name, what):
+    """Numeric targets with the logits' shape ((n,) accepted for one output)."""
     y = np.asarray(y)
     if y.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected 0/1 numbers, got dtype {y.dtype}")
+        raise TypeError(f"{name}: expected {what}, got dtype {y.dtype}")
     if y.ndim == 1 and z.shape[1] == 1:
         y = y.reshape(-1, 1)
     if y.shape != z.shape:
         raise ValueError(f"{name}: expected shape {z.shape} (or ({z.shape[0]},)), got {y.shape}")
+    return y
+
+
+def _binary_targets(z, y, name="targets"):
+    y = _shaped_like(z, y, name, "0/1 numbers")
     if y.size and (not np.all(np.isfinite(y)) or y.min() < 0 or y.max() > 1):
         raise ValueError(f"{name}: expected values in [0, 1], got values in [{y.min()}, {y.max()}]")
     return y.astype(z.dtype, copy=False)
 
 
 def _regression_targets(z, y, name="targets"):
-    y = np.asarray(y)
-    if y.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected numbers, got dtype {y.dtype}")
-    if y.ndim == 1 and z.shape[1] == 1:
-        y = y.reshape(-1, 1)
-    if y.shape != z.shape:
-        raise ValueError(f"{name}: expected shape {z.shape} (or ({z.shape[0]},)), got {y.shape}")
+    y = _shaped_like(z, y, name, "numbers")
     if not np.all(np.isfinite(y)):
         raise ValueError(f"{name}: expected finite values, got NaN or inf")
     return y.astype(z.dtype, copy=False)
