@@ -501,10 +501,14 @@ def sgd_step(lr: float, params, grads):
 # --- stateless transforms ---
 
 
-def _stateless(name: str, leaf_fn: Callable, *, needs_params: bool = False) -> Optimizer:
+def _stateless(name: str, leaf_fn: Callable, *, needs_params: bool = False,
+               leafwise: Callable | None = None) -> Optimizer:
     """An optimizer with only a count: ``leaf_fn(grads, params, names, count) -> updates``.
 
     All four are lists in leaf order (``params`` is ``None`` unless ``needs_params``).
+    ``leafwise(count)``, when given, returns the same rule as a function of one leaf; the
+    unchecked path then maps it over funcnet's layer dicts directly (no flatten and rebuild:
+    2 us of a 5 us SGD update on a small net). The numbers are the same either way.
     """
 
     def init(params):
@@ -513,6 +517,9 @@ def _stateless(name: str, leaf_fn: Callable, *, needs_params: bool = False) -> O
         return CountState(0)
 
     def update(grads, state, params, check=True):
+        if not check and leafwise is not None and type(grads) is tuple and grads and type(grads[0]) is dict:
+            f = leafwise(state.count)
+            return tuple([{k: f(g) for k, g in d.items()} for d in grads]), CountState(state.count + 1)
         # Unchecked, every tree was flattened in the key order of grads: rebuild in it too.
         rebuild = _rebuild if check else (lambda like, leaves: _rebuild_fast(grads, leaves))
         if check:
@@ -522,6 +529,30 @@ def _stateless(name: str, leaf_fn: Callable, *, needs_params: bool = False) -> O
         return rebuild(grads, out), CountState(state.count + 1)
 
     return _optimizer(init, update)
+
+
+def _each(rule: Callable) -> Callable:
+    """The list form of a per-leaf rule ``rule(count) -> (g -> update)``, for :func:`_stateless`."""
+
+    def leaves_fn(leaves, _, __, count):
+        f = rule(count)
+        return [f(g) for g in leaves]
+
+    return leaves_fn
+
+
+def _descent(lr) -> Callable:
+    """The rule ``g -> -lr(count) * g`` of :func:`sgd` and :func:`scale_by_learning_rate`."""
+
+    def rule(count):
+        rate = -_rate_at(lr, count)
+        return lambda g: np.multiply(g, rate)
+
+    return rule
+
+
+def _leafwise(name: str, rule: Callable) -> Optimizer:
+    return _stateless(name, _each(rule), leafwise=rule)
 
 
 def sgd(lr) -> Optimizer:
@@ -543,11 +574,7 @@ def sgd(lr) -> Optimizer:
     """
     lr = _check_lr(lr)
 
-    def leaves_fn(leaves, _, __, count):
-        rate = -_rate_at(lr, count)
-        return [np.multiply(g, rate) for g in leaves]
-
-    return _stateless("sgd", leaves_fn)
+    return _leafwise("sgd", _descent(lr))
 
 
 def scale(factor: float) -> Optimizer:
@@ -563,7 +590,7 @@ def scale(factor: float) -> Optimizer:
         scale_by_learning_rate: ``-lr * g`` with a number or a schedule.
     """
     factor = _check_real(factor, "factor", "a finite number", lambda v: True)
-    return _stateless("scale", lambda leaves, _, __, count: [np.multiply(g, factor) for g in leaves])
+    return _leafwise("scale", lambda count: lambda g: np.multiply(g, factor))
 
 
 def scale_by_schedule(schedule: Callable) -> Optimizer:
@@ -582,11 +609,11 @@ def scale_by_schedule(schedule: Callable) -> Optimizer:
     if not callable(schedule):
         raise TypeError(f"schedule: expected a function step -> factor, got {schedule!r}")
 
-    def leaves_fn(leaves, _, __, count):
+    def rule(count):
         factor = schedule(count)
-        return [np.multiply(g, factor) for g in leaves]
+        return lambda g: np.multiply(g, factor)
 
-    return _stateless("scale_by_schedule", leaves_fn)
+    return _leafwise("scale_by_schedule", rule)
 
 
 def scale_by_learning_rate(lr) -> Optimizer:
@@ -600,11 +627,7 @@ def scale_by_learning_rate(lr) -> Optimizer:
     """
     lr = _check_lr(lr)
 
-    def leaves_fn(leaves, _, __, count):
-        rate = -_rate_at(lr, count)
-        return [np.multiply(g, rate) for g in leaves]
-
-    return _stateless("scale_by_learning_rate", leaves_fn)
+    return _leafwise("scale_by_learning_rate", _descent(lr))
 
 
 def clip_by_global_norm(max_norm: float) -> Optimizer:
@@ -643,7 +666,7 @@ def clip_by_value(limit: float) -> Optimizer:
     ({'b': array([-1. ,  0.5,  1. ])},)
     """
     limit = _check_eps(limit, "limit")
-    return _stateless("clip_by_value", lambda leaves, _, __, count: [np.clip(g, -limit, limit) for g in leaves])
+    return _leafwise("clip_by_value", lambda count: lambda g: np.clip(g, -limit, limit))
 
 
 def add_weight_decay(weight_decay: float) -> Optimizer:

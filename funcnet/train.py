@@ -125,7 +125,7 @@ def _apply_stage(net: Net):
         state, updates, opt_state, caches, metrics = carry
         add = np.add
         params = tuple([
-            {k: add(p[k], u[k], dtype=p[k].dtype) for k in p} for p, u in zip(state.params, updates)
+            {k: add(v, u[k], dtype=v.dtype) for k, v in p.items()} for p, u in zip(state.params, updates)
         ])
         stats = _new_stats(state.stats, caches) if batchnorm else state.stats
         return TrainState(params, opt_state, stats), metrics
