@@ -1,8 +1,10 @@
 """Datasets as seeded pure functions: the classic toy problems, the 8x8 digits, (Fashion-)MNIST.
 
 Every generator takes its randomness from a ``key`` (the same key gives bitwise the same
-arrays) and returns ``X`` float64 (or ``dtype``) and ``y`` int64 labels. This module is an
-edge: it imports the core's :mod:`funcnet.random`, and nothing in the core imports it.
+arrays) and returns ``X`` float64 (or ``dtype``) and ``y`` int64 labels; the image sets
+(:func:`digits`, :func:`mnist`) default to float32, the dtype of ``fn.Net``. This module is
+an edge: it imports the core's :mod:`funcnet.random` and :mod:`funcnet.checks` (numpy and
+the standard library otherwise, no scikit-learn), and nothing in the core imports it.
 
 The 8x8 digits are embedded in the package (``funcnet/data/digits.npz``, 45 KB): the UCI
 "Optical Recognition of Handwritten Digits" data (Alpaydin & Kaynak, CC BY 4.0) as
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import numbers
+import zlib
 import struct
 from importlib import resources
 from pathlib import Path
@@ -57,8 +61,17 @@ def _nonneg(x, name) -> float:
     return float(x)
 
 
+def _positive(x, name) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x) or x <= 0:
+        raise ValueError(f"{name}: expected a finite number > 0, got {x!r}")
+    return float(x)
+
+
 def _dtype(dtype):
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: expected a float dtype, got {dtype!r}") from None
     if dt.kind != "f":
         raise TypeError(f"dtype: expected a float dtype, got {dt}")
     return dt
@@ -70,14 +83,14 @@ def _shuffled(k, X, y):
 
 
 def _two_classes(class0, class1, key, noise, dtype):
-    """Stack two point sets as classes 0 and 1, add Gaussian noise, shuffle."""
+    """Stack two point sets as classes 0 and 1, add Gaussian noise, shuffle, cast to ``dtype``."""
     X = np.vstack([class0, class1])
     y = np.concatenate([np.zeros(len(class0), np.int64), np.ones(len(class1), np.int64)])
     k1, k2 = rnd.split(key)
     if noise:
         X = X + rnd.normal(k1, X.shape, std=noise)
     X, y = _shuffled(k2, X, y)
-    return X.astype(_dtype(dtype)), y
+    return X.astype(dtype), y
 
 
 def xor(dtype=np.float64):
@@ -115,13 +128,14 @@ def xor_clusters(n: int = 400, *, key: rnd.Key, noise: float = 0.25, dtype=np.fl
     n = _count(n, minimum=4)
     check_key(key)
     noise = _nonneg(noise, "noise")
+    dtype = _dtype(dtype)
     corners = np.array([[1, 1], [-1, -1], [1, -1], [-1, 1]], dtype=np.float64)
     which = np.arange(n) % 4
     k1, k2 = rnd.split(key)
     X = corners[which] + rnd.normal(k1, (n, 2), std=noise) if noise else corners[which]
     y = (which >= 2).astype(np.int64)
     X, y = _shuffled(k2, X, y)
-    return X.astype(_dtype(dtype)), y
+    return X.astype(dtype), y
 
 
 def moons(n: int = 400, *, key: rnd.Key, noise: float = 0.15, dtype=np.float64):
@@ -139,6 +153,7 @@ def moons(n: int = 400, *, key: rnd.Key, noise: float = 0.15, dtype=np.float64):
     n = _count(n, minimum=2)
     check_key(key)
     noise = _nonneg(noise, "noise")
+    dtype = _dtype(dtype)
     n_out = n // 2
     n_in = n - n_out
     t_out = np.linspace(0, np.pi, n_out)
@@ -162,7 +177,8 @@ def circles(n: int = 400, *, key: rnd.Key, noise: float = 0.1, factor: float = 0
     n = _count(n, minimum=2)
     check_key(key)
     noise = _nonneg(noise, "noise")
-    if not (isinstance(factor, numbers.Real) and 0 < factor < 1):
+    dtype = _dtype(dtype)
+    if isinstance(factor, bool) or not (isinstance(factor, numbers.Real) and 0 < factor < 1):
         raise ValueError(f"factor: expected a number in (0, 1), got {factor!r}")
     n_out = n // 2
     n_in = n - n_out
@@ -199,8 +215,8 @@ def spirals(n: int = 200, *, key: rnd.Key, noise: float = 0.25, turns: float = 2
     n = _count(n)
     check_key(key)
     noise = _nonneg(noise, "noise")
-    if not (isinstance(turns, numbers.Real) and turns > 0):
-        raise ValueError(f"turns: expected a positive number, got {turns!r}")
+    turns = _positive(turns, "turns")
+    dtype = _dtype(dtype)
     k1, k2, k3 = rnd.split(key, 3)
     r = np.sqrt(rnd.uniform(k1, n)) * 2 * np.pi * turns
     arm = np.column_stack([-np.cos(r) * r, np.sin(r) * r])
@@ -211,10 +227,11 @@ def spirals(n: int = 200, *, key: rnd.Key, noise: float = 0.25, turns: float = 2
     if standardize:
         X = (X - X.mean(axis=0)) / X.std(axis=0)
     X, y = _shuffled(k3, X, y)
-    return X.astype(_dtype(dtype)), y
+    return X.astype(dtype), y
 
 
 def _digits_raw():
+    """The embedded images (1797, 64) and labels (1797,), both uint8, pixels 0..16."""
     with resources.files("funcnet").joinpath("data/digits.npz").open("rb") as f:
         with np.load(f) as d:
             return d["images"], d["labels"]
@@ -225,12 +242,13 @@ def digits(*, key: rnd.Key | None = None, test_size: float = 0.2, dtype=np.float
 
     The split is stratified: each class contributes ``round(test_size * count)`` of its
     images to the test set, chosen by ``key`` (default ``key(0)``, so ``digits()`` is always
-    the same split).
+    the same split). Both splits are then shuffled.
 
     Args:
         key: randomness for the split.
-        test_size: fraction held out, in (0, 1).
-        dtype: float dtype of the images.
+        test_size: fraction held out, in (0, 1); every class must keep at least one image
+            on each side (roughly 0.003 to 0.997).
+        dtype: float dtype of the images (float32 by default, the dtype of ``fn.Net``).
 
     Returns:
         ``(X_train, X_test, y_train, y_test)``: (n, 64) images, (n,) int64 labels.
@@ -238,44 +256,59 @@ def digits(*, key: rnd.Key | None = None, test_size: float = 0.2, dtype=np.float
     >>> Xtr, Xte, ytr, yte = digits()
     >>> Xtr.shape, Xte.shape, Xtr.dtype, float(Xtr.max())
     ((1438, 64), (359, 64), dtype('float32'), 1.0)
+    >>> np.bincount(yte).tolist()
+    [36, 36, 35, 37, 36, 36, 36, 36, 35, 36]
     """
     key = rnd.key(0) if key is None else check_key(key)
     if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
         raise ValueError(f"test_size: expected a fraction in (0, 1), got {test_size!r}")
+    dtype = _dtype(dtype)
     images, labels = _digits_raw()
-    X = images.astype(_dtype(dtype)) / 16
     y = labels.astype(np.int64)
-    test = []
+    counts = np.bincount(y, minlength=10)
+    n_test = [int(round(test_size * c)) for c in counts]
+    if min(n_test) == 0 or any(t == c for t, c in zip(n_test, counts)):
+        raise ValueError(
+            f"test_size: {test_size!r} leaves a class with no image in one split "
+            f"(class sizes {counts.min()}..{counts.max()})"
+        )
+    is_test = np.zeros(len(y), bool)
     for c, k in zip(range(10), rnd.split(key, 10)):
         idx = np.flatnonzero(y == c)
-        test.append(idx[rnd.permutation(k, len(idx))[: int(round(test_size * len(idx)))]])
-    is_test = np.zeros(len(y), bool)
-    is_test[np.concatenate(test)] = True
+        is_test[idx[rnd.permutation(k, len(idx))[: n_test[c]]]] = True
     k_tr, k_te = rnd.split(rnd.fold_in(key, 10))
-    tr = np.flatnonzero(~is_test)[rnd.permutation(k_tr, int((~is_test).sum()))]
-    te = np.flatnonzero(is_test)[rnd.permutation(k_te, int(is_test.sum()))]
+    tr = np.flatnonzero(~is_test)
+    te = np.flatnonzero(is_test)
+    tr, te = tr[rnd.permutation(k_tr, len(tr))], te[rnd.permutation(k_te, len(te))]
+    X = images.astype(dtype)
+    X /= 16  # exact: a power of two
     return X[tr], X[te], y[tr], y[te]
 
 
 # --- IDX files (MNIST, Fashion-MNIST) ---
 
+# Type codes of the IDX format (third header byte); multi-byte types are big-endian.
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def load_idx(path) -> np.ndarray:
     """Read an IDX file (as used by MNIST), gzipped or raw, into an array.
 
-    The header is two zero bytes, a type code, the number of dimensions, then each
-    dimension as a big-endian uint32; the data follow in C order.
+    The header is two zero bytes, a type code (0x08 for uint8), the number of dimensions,
+    then each dimension as a big-endian uint32; the data follow in C order. As a big-endian
+    int32, MNIST's label files start with 2049 (uint8, 1 dimension) and its image files
+    with 2051 (uint8, 3 dimensions). Gzip is recognised by its magic bytes, not the name.
 
     Args:
-        path: a ``.gz`` or uncompressed IDX file.
+        path: a gzipped or uncompressed IDX file.
 
     Returns:
-        An array of the stored shape and type (uint8 for MNIST).
+        An array of the stored shape and type (uint8 for MNIST), native byte order, writable.
 
     Raises:
-        ValueError: naming the file when the header or the length is wrong.
+        FileNotFoundError: when ``path`` is not a file.
+        ValueError: naming the file when it is not gzip/IDX, or its header or length is wrong.
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "t.idx")
@@ -287,25 +320,29 @@ def load_idx(path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no such IDX file: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
-        raise ValueError(f"{path}: cannot read as {'gzip' if opener is gzip.open else 'raw'} IDX: {e}") from None
+    data = path.read_bytes()
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise ValueError(f"{path}: cannot read as gzip IDX (truncated or corrupt?): {e}") from None
     if len(data) < 4:
         raise ValueError(f"{path}: too short for an IDX header ({len(data)} bytes)")
     zero, code, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or code not in _IDX_TYPES or ndim == 0:
-        raise ValueError(f"{path}: not an IDX file (magic bytes {data[:4].hex()})")
+        raise ValueError(
+            f"{path}: not an IDX file (magic bytes {data[:4].hex()}, "
+            f"expected 0000 + type code + dimensions, e.g. 00000801 or 00000803)"
+        )
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise ValueError(f"{path}: truncated header")
+        raise ValueError(f"{path}: truncated header ({len(data)} bytes, {ndim} dimensions need {header})")
     dims = struct.unpack(f">{ndim}I", data[4:header])
     dtype = np.dtype(_IDX_TYPES[code])
-    expected = header + int(np.prod(dims)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize  # Python ints: no overflow on a bad header
     if len(data) != expected:
         raise ValueError(f"{path}: expected {expected} bytes for shape {dims}, got {len(data)}")
+    # astype copies: the result is writable and owns its memory instead of pinning ``data``.
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 
 
@@ -318,6 +355,7 @@ _MNIST_FILES = (
 
 
 def _verify(data_dir: Path, names) -> None:
+    """Compare each file with its line in ``data_dir/SHA256SUMS`` (sha256sum format), if any."""
     sums = data_dir / "SHA256SUMS"
     if not sums.is_file():
         return
@@ -341,19 +379,24 @@ def mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = Tr
             ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``.
         dtype: float dtype of the images.
         flatten: (n, 784) rows instead of (n, 28, 28) images.
-        verify: check the files against ``SHA256SUMS`` in ``data_dir`` when it exists.
+        verify: check the files against ``SHA256SUMS`` in ``data_dir`` when it exists
+            (files it does not list are not checked).
 
     Returns:
-        ``(X_train, X_test, y_train, y_test)``.
+        ``(X_train, X_test, y_train, y_test)``: images (n, 784) or (n, 28, 28) of ``dtype``,
+        labels (n,) int64.
 
     Raises:
         FileNotFoundError: naming the missing file and the files expected.
+        ValueError: on a checksum mismatch, a malformed file, or images and labels that
+            do not fit together.
 
     >>> mnist("/nonexistent")
     Traceback (most recent call last):
     FileNotFoundError: data_dir: /nonexistent/train-images-idx3-ubyte.gz is missing; expected train-images-idx3-ubyte.gz, t10k-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-labels-idx1-ubyte.gz
     """
     data_dir = Path(data_dir)
+    dt = _dtype(dtype)
     for name in _MNIST_FILES:
         if not (data_dir / name).is_file():
             raise FileNotFoundError(
@@ -362,13 +405,21 @@ def mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = Tr
     if verify:
         _verify(data_dir, _MNIST_FILES)
     Xtr, Xte, ytr, yte = (load_idx(data_dir / name) for name in _MNIST_FILES)
-    if Xtr.ndim != 3 or Xte.ndim != 3 or len(Xtr) != len(ytr) or len(Xte) != len(yte):
-        raise ValueError(f"data_dir: {data_dir} does not hold images (n, h, w) with one label each")
-    dt = _dtype(dtype)
+    for name, a, ndim in zip(_MNIST_FILES, (Xtr, Xte, ytr, yte), (3, 3, 1, 1)):
+        if a.dtype != np.uint8 or a.ndim != ndim:
+            raise ValueError(
+                f"{data_dir / name}: expected uint8 with {ndim} dimension(s), got {a.dtype} shape {a.shape}"
+            )
+    if len(Xtr) != len(ytr) or len(Xte) != len(yte) or Xtr.shape[1:] != Xte.shape[1:]:
+        raise ValueError(
+            f"data_dir: {data_dir} does not hold images with one label each and one image size: "
+            f"train {Xtr.shape} / {ytr.shape}, test {Xte.shape} / {yte.shape}"
+        )
 
     def scale(images):
-        out = images.reshape(len(images), -1) if flatten else images
-        return out.astype(dt) / dt.type(255)
+        out = (images.reshape(len(images), -1) if flatten else images).astype(dt)
+        out /= dt.type(255)
+        return out
 
     return scale(Xtr), scale(Xte), ytr.astype(np.int64), yte.astype(np.int64)
 

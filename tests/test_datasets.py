@@ -21,6 +21,25 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 def test_xor_is_the_truth_table():
     X, y = ds.xor()
     assert X.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]] and y.tolist() == [0, 1, 1, 0]
+    assert X.dtype == np.float64 and y.dtype == np.int64
+    X32, _ = ds.xor(np.float32)
+    assert X32.dtype == np.float32 and X32.tolist() == X.tolist()
+
+
+@pytest.mark.parametrize("make, n, counts", [
+    (ds.xor_clusters, 401, [201, 200]),  # corners (1, 1) and (-1, -1) take the remainder first
+    (ds.moons, 101, [50, 51]),           # scikit-learn: n // 2 in the upper moon
+    (ds.circles, 101, [50, 51]),
+    (ds.spirals, 101, [101, 101]),       # n points per arm
+])
+def test_class_sizes_and_float32(make, n, counts):
+    X, y = make(n, key=fn.random.key(3), dtype=np.float32)
+    X64, y64 = make(n, key=fn.random.key(3))
+    assert X.dtype == np.float32 and y.dtype == np.int64 and X.shape == (sum(counts), 2)
+    assert np.bincount(y).tolist() == counts
+    # float32 is the float64 data rounded once, not different data.
+    np.testing.assert_array_equal(X, X64.astype(np.float32))
+    np.testing.assert_array_equal(y, y64)
 
 
 @pytest.mark.parametrize("make", [ds.xor_clusters, ds.moons, ds.circles, ds.spirals])
@@ -46,43 +65,80 @@ def test_xor_clusters_put_classes_on_opposite_corners():
 def test_moons_and_circles_match_scikit_learn_geometry_without_noise():
     from sklearn.datasets import make_circles, make_moons
 
-    X, y = ds.moons(101, key=fn.random.key(0), noise=0.0)
-    Xs, ys = make_moons(101, noise=0.0, shuffle=False)
-    for c in (0, 1):
-        np.testing.assert_allclose(np.sort(X[y == c], axis=0), np.sort(Xs[ys == c], axis=0), atol=1e-12)
-    X, y = ds.circles(100, key=fn.random.key(0), noise=0.0, factor=0.3)
-    Xs, ys = make_circles(100, noise=0.0, factor=0.3, shuffle=False)
-    for c in (0, 1):
-        np.testing.assert_allclose(np.sort(X[y == c], axis=0), np.sort(Xs[ys == c], axis=0), atol=1e-12)
+    for n in (100, 101):
+        X, y = ds.moons(n, key=fn.random.key(0), noise=0.0)
+        Xs, ys = make_moons(n, noise=0.0, shuffle=False)
+        for c in (0, 1):
+            np.testing.assert_allclose(np.sort(X[y == c], axis=0), np.sort(Xs[ys == c], axis=0), atol=1e-12)
+        X, y = ds.circles(n, key=fn.random.key(0), noise=0.0, factor=0.3)
+        Xs, ys = make_circles(n, noise=0.0, factor=0.3, shuffle=False)
+        for c in (0, 1):
+            np.testing.assert_allclose(np.sort(X[y == c], axis=0), np.sort(Xs[ys == c], axis=0), atol=1e-12)
 
 
-def test_spirals_are_two_standardised_arms():
-    X, y = ds.spirals(200, key=fn.random.key(0), noise=0.25)
-    assert X.shape == (400, 2) and np.bincount(y).tolist() == [200, 200]
+def test_noise_is_gaussian_with_the_requested_std():
+    # Same key with and without noise: the points and the shuffle agree, so the difference
+    # is the noise itself (8000 draws: the std is within 0.005 of 0.15 at ~6 sigma).
+    clean, yc = ds.moons(4000, key=fn.random.key(0), noise=0.0)
+    noisy, yn = ds.moons(4000, key=fn.random.key(0), noise=0.15)
+    assert np.array_equal(yc, yn)
+    diff = noisy - clean
+    assert abs(float(diff.std()) - 0.15) < 0.005 and abs(float(diff.mean())) < 0.005
+
+
+def test_spirals_are_two_arms_turned_by_pi_then_standardised():
+    raw, y = ds.spirals(200, key=fn.random.key(0), noise=0.0, standardize=False)
+    assert raw.shape == (400, 2) and np.bincount(y).tolist() == [200, 200]
+    # Without noise each point of arm 0 is r (-cos r, sin r) with r its own radius, arm 1 is
+    # arm 0 turned by pi, and radii reach at most 2 pi * turns.
+    r = np.hypot(raw[:, 0], raw[:, 1])
+    sign = np.where(y == 0, 1.0, -1.0)[:, None]
+    np.testing.assert_allclose(raw, sign * r[:, None] * np.column_stack([-np.cos(r), np.sin(r)]), atol=1e-9)
+    assert r.max() <= 4 * np.pi and r.max() > 3.9 * np.pi
+    assert sorted(map(tuple, -raw[y == 0])) == sorted(map(tuple, raw[y == 1]))
+    X, yn = ds.spirals(200, key=fn.random.key(0), noise=0.25)
+    noisy, yr = ds.spirals(200, key=fn.random.key(0), noise=0.25, standardize=False)
+    assert np.array_equal(yn, yr)
     np.testing.assert_allclose(X.mean(0), 0, atol=1e-12)
     np.testing.assert_allclose(X.std(0), 1, atol=1e-12)
-    raw, _ = ds.spirals(200, key=fn.random.key(0), noise=0.0, standardize=False)
-    assert np.abs(np.hypot(raw[:, 0], raw[:, 1])).max() <= 4 * np.pi + 1e-9  # r = 2 pi * turns
+    np.testing.assert_allclose(X, (noisy - noisy.mean(0)) / noisy.std(0), atol=1e-12)
 
 
-def test_digits_are_scikit_learns_scaled_and_split_stratified():
+def test_embedded_digits_file_is_scikit_learns_data():
+    from importlib import resources
+
+    from sklearn.datasets import load_digits
+
+    ref = load_digits()
+    data = resources.files("funcnet").joinpath("data/digits.npz")
+    with data.open("rb") as f, np.load(f) as d:
+        assert d["images"].dtype == np.uint8 and d["labels"].dtype == np.uint8
+        np.testing.assert_array_equal(d["images"], ref.data)
+        np.testing.assert_array_equal(d["labels"], ref.target)
+    assert len(data.read_bytes()) < 60_000
+
+
+def test_digits_are_scaled_and_split_stratified():
     from sklearn.datasets import load_digits
 
     Xtr, Xte, ytr, yte = ds.digits()
     ref = load_digits()
     assert Xtr.shape == (1438, 64) and Xte.shape == (359, 64) and Xtr.dtype == np.float32
+    assert ytr.dtype == np.int64 and ytr.shape == (1438,) and yte.shape == (359,)
     assert float(Xtr.min()) == 0.0 and float(Xtr.max()) == 1.0
-    # Every image of the embedded file is scikit-learn's, with its label.
-    images, labels = ds._digits_raw()
-    np.testing.assert_array_equal(images, ref.data.astype(np.uint8))
-    np.testing.assert_array_equal(labels, ref.target)
     counts = np.bincount(ref.target)
-    np.testing.assert_array_equal(np.bincount(yte), np.round(0.2 * counts).astype(int))
-    assert sorted(np.concatenate([Xtr, Xte]).tolist()) == sorted((ref.data / 16).astype(np.float32).tolist())
+    np.testing.assert_array_equal(np.bincount(yte, minlength=10), np.round(0.2 * counts).astype(int))
+    np.testing.assert_array_equal(np.bincount(ytr, minlength=10), counts - np.round(0.2 * counts).astype(int))
+    # Train and test together are exactly scikit-learn's images /16 with their labels.
+    X64 = ds.digits(dtype=np.float64)
+    rows = np.column_stack([np.vstack(X64[:2]) * 16, np.concatenate(X64[2:])])
+    assert sorted(map(tuple, rows)) == sorted(map(tuple, np.column_stack([ref.data, ref.target])))
+    np.testing.assert_array_equal(X64[0].astype(np.float32), Xtr)
     again = ds.digits()
     assert all(np.array_equal(a, b) for a, b in zip(again, (Xtr, Xte, ytr, yte)))
     other = ds.digits(key=fn.random.key(1))
     assert not np.array_equal(other[3], yte)
+    assert np.bincount(ds.digits(test_size=0.5)[3]).tolist() == np.round(0.5 * counts).astype(int).tolist()
 
 
 def _write_idx(path: Path, array: np.ndarray, code=0x08, compress=True):
@@ -114,6 +170,19 @@ def test_idx_round_trip_gzip_and_raw(tmp_path):
     np.testing.assert_array_equal(ds.load_idx(_write_idx(tmp_path / "a.idx", a, compress=False)), a)
     f = np.linspace(-1, 1, 6, dtype=np.float32)
     np.testing.assert_array_equal(ds.load_idx(_write_idx(tmp_path / "f.idx", f, code=0x0D, compress=False)), f)
+    # Gzip is recognised by its magic bytes, whatever the file is called.
+    got = ds.load_idx(_write_idx(tmp_path / "renamed.idx", a, compress=True))
+    np.testing.assert_array_equal(got, a)
+    assert got.flags.writeable and got.flags.owndata
+
+
+def test_idx_header_is_the_mnist_one(tmp_path):
+    # The magic numbers MNIST documents: 2049 for labels, 2051 for images (big-endian).
+    labels = _write_idx(tmp_path / "l.idx", np.array([5, 0, 4], np.uint8), compress=False).read_bytes()
+    images = _write_idx(tmp_path / "i.idx", np.zeros((2, 28, 28), np.uint8), compress=False).read_bytes()
+    assert struct.unpack(">iI", labels[:8]) == (2049, 3)
+    assert struct.unpack(">iIII", images[:16]) == (2051, 2, 28, 28)
+    assert ds.load_idx(tmp_path / "l.idx").tolist() == [5, 0, 4]
 
 
 def test_mnist_reads_the_four_files_scaled(tmp_path):
@@ -128,20 +197,37 @@ def test_mnist_reads_the_four_files_scaled(tmp_path):
 
 def test_bad_idx_files_are_refused_by_name(tmp_path):
     a = np.zeros((3, 2), np.uint8)
-    p = _write_idx(tmp_path / "t.idx", a, compress=False)
-    p.write_bytes(p.read_bytes()[:-1])
-    with pytest.raises(ValueError, match=r"t\.idx: expected 18 bytes for shape \(3, 2\), got 17"):
-        ds.load_idx(p)
-    bad = tmp_path / "bad.idx"
-    bad.write_bytes(b"\x01\x02\x08\x01" + b"\x00" * 8)
-    with pytest.raises(ValueError, match="bad.idx: not an IDX file"):
-        ds.load_idx(bad)
-    notgz = tmp_path / "x.gz"
-    notgz.write_bytes(b"plain")
-    with pytest.raises(ValueError, match="x.gz: cannot read"):
-        ds.load_idx(notgz)
+    raw = _write_idx(tmp_path / "t.idx", a, compress=False).read_bytes()
+    cases = {
+        "short.idx": (raw[:-1], r"short\.idx: expected 18 bytes for shape \(3, 2\), got 17"),
+        "long.idx": (raw + b"\x00", r"long\.idx: expected 18 bytes for shape \(3, 2\), got 19"),
+        "bad.idx": (b"\x01\x02\x08\x01" + b"\x00" * 8, r"bad\.idx: not an IDX file \(magic bytes 01020801"),
+        "code.idx": (b"\x00\x00\x07\x01" + b"\x00" * 8, r"code\.idx: not an IDX file"),
+        "tiny.idx": (b"\x00\x00", r"tiny\.idx: too short for an IDX header \(2 bytes\)"),
+        "head.idx": (raw[:9], r"head\.idx: truncated header"),
+        # A header claiming 2**32-1 x 2**32-1 x ... must not overflow into a small size.
+        "huge.idx": (struct.pack(">HBB4I", 0, 8, 4, *[2**32 - 1] * 4), r"huge\.idx: expected \d{30,} bytes"),
+        "plain.gz": (b"plain", r"plain\.gz: not an IDX file"),
+        "cut.gz": (gzip.compress(raw)[:-6], r"cut\.gz: cannot read as gzip IDX"),
+        "junk.gz": (b"\x1f\x8b" + b"\xff" * 30, r"junk\.gz: cannot read as gzip IDX"),
+        "short.gz": (gzip.compress(raw[:-1]), r"short\.gz: expected 18 bytes"),
+    }
+    for name, (content, match) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=match):
+            ds.load_idx(tmp_path / name)
     with pytest.raises(FileNotFoundError, match="missing.idx"):
         ds.load_idx(tmp_path / "missing.idx")
+
+
+def test_mnist_refuses_files_that_do_not_fit_together(tmp_path):
+    _fake_mnist(tmp_path, sums=False)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros((6, 1), np.uint8))
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte\.gz: expected uint8 with 1 dimension"):
+        ds.mnist(tmp_path)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(5, np.uint8))
+    with pytest.raises(ValueError, match="one label each"):
+        ds.mnist(tmp_path)
 
 
 def test_missing_files_and_checksum_mismatches_are_named(tmp_path):
@@ -155,12 +241,27 @@ def test_missing_files_and_checksum_mismatches_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: ds.moons(0, key=fn.random.key(0)), "n: expected an integer"),
-    (lambda: ds.moons(10, key=0), "key"),
-    (lambda: ds.spirals(10, key=fn.random.key(0), noise=-1), "noise"),
-    (lambda: ds.circles(10, key=fn.random.key(0), factor=1.5), "factor"),
-    (lambda: ds.digits(test_size=1.0), "test_size"),
-    (lambda: ds.xor(np.int32), "dtype"),
+    (lambda: ds.moons(0, key=fn.random.key(0)), "n: expected an integer >= 2, got 0"),
+    (lambda: ds.moons(1, key=fn.random.key(0)), "n: expected an integer >= 2, got 1"),
+    (lambda: ds.xor_clusters(3, key=fn.random.key(0)), "n: expected an integer >= 4, got 3"),
+    (lambda: ds.spirals(2.5, key=fn.random.key(0)), "n: expected an integer >= 1, got 2.5"),
+    (lambda: ds.spirals(True, key=fn.random.key(0)), "n: expected an integer"),
+    (lambda: ds.moons(10, key=0), "key: expected a funcnet.random.Key"),
+    (lambda: ds.circles(10, key=None), "key: expected a funcnet.random.Key"),
+    (lambda: ds.digits(key=7), "key: expected a funcnet.random.Key"),
+    (lambda: ds.spirals(10, key=fn.random.key(0), noise=-1), "noise: expected a finite number >= 0, got -1"),
+    (lambda: ds.moons(10, key=fn.random.key(0), noise=float("nan")), "noise"),
+    (lambda: ds.spirals(10, key=fn.random.key(0), turns=0), "turns: expected a finite number > 0"),
+    (lambda: ds.spirals(10, key=fn.random.key(0), turns=float("inf")), "turns"),
+    (lambda: ds.circles(10, key=fn.random.key(0), factor=1.5), "factor: expected a number in \\(0, 1\\)"),
+    (lambda: ds.digits(test_size=1.0), "test_size: expected a fraction in \\(0, 1\\), got 1.0"),
+    (lambda: ds.digits(test_size=0), "test_size"),
+    (lambda: ds.digits(test_size=0.001), "test_size: 0.001 leaves a class with no image"),
+    (lambda: ds.digits(test_size=0.999), "test_size: 0.999 leaves a class with no image"),
+    (lambda: ds.xor(np.int32), "dtype: expected a float dtype, got int32"),
+    (lambda: ds.moons(10, key=fn.random.key(0), dtype="nonsense"), "dtype"),
+    (lambda: ds.digits(dtype=np.uint8), "dtype"),
+    (lambda: ds.mnist("/nonexistent", dtype=np.int64), "dtype"),
 ])
 def test_bad_arguments_are_named(call, match):
     with pytest.raises((TypeError, ValueError), match=match):
@@ -170,13 +271,16 @@ def test_bad_arguments_are_named(call, match):
 @pytest.mark.skipif(not (SHARED / "fashion-mnist").is_dir(), reason="real data not beside the repo")
 def test_real_fashion_mnist_files():
     Xtr, Xte, ytr, yte = ds.fashion_mnist(SHARED / "fashion-mnist")
-    assert Xtr.shape == (60000, 784) and Xte.shape == (10000, 784)
+    assert Xtr.shape == (60000, 784) and Xte.shape == (10000, 784) and Xtr.dtype == np.float32
     assert np.bincount(ytr).tolist() == [6000] * 10 and np.bincount(yte).tolist() == [1000] * 10
+    assert float(Xtr.min()) == 0.0 and float(Xtr.max()) == 1.0
     assert abs(float(Xtr.mean()) - 0.2860) < 0.001
 
 
 @pytest.mark.skipif(not (SHARED / "mnist").is_dir(), reason="real data not beside the repo")
 def test_real_mnist_files():
-    Xtr, Xte, ytr, yte = ds.mnist(SHARED / "mnist")
-    assert Xtr.shape == (60000, 784) and Xte.shape == (10000, 784)
-    assert sorted(set(ytr.tolist())) == list(range(10))
+    Xtr, Xte, ytr, yte = ds.mnist(SHARED / "mnist", flatten=False)
+    assert Xtr.shape == (60000, 28, 28) and Xte.shape == (10000, 28, 28)
+    assert np.bincount(ytr).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert np.bincount(yte).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert abs(float(Xtr.mean()) - 33.318 / 255) < 0.0005 and abs(float(Xte.mean()) - 33.791 / 255) < 0.0005
