@@ -15,6 +15,7 @@ False
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import NamedTuple
 
@@ -60,8 +61,10 @@ def key(seed: int) -> Key:
     >>> key(42) == key(42)
     True
     """
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed: expected a non-negative integer, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
     words = np.random.SeedSequence(int(seed)).generate_state(4, dtype=np.uint32)
     return Key(tuple(int(w) for w in words))
 
@@ -118,23 +121,42 @@ def generator(k: Key) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(k.words)))
 
 
+def _is_int(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
 def _shape(shape) -> tuple[int, ...]:
-    if isinstance(shape, numbers.Integral):
+    if _is_int(shape):
         shape = (shape,)
-    try:
-        shape = tuple(int(s) for s in shape)
-    except TypeError:
-        raise TypeError(f"shape: expected an int or a tuple of ints, got {shape!r}") from None
+    # int(2.5) would quietly make 2: only true integers are sizes.
+    if not isinstance(shape, (tuple, list)) or not all(_is_int(s) for s in shape):
+        raise TypeError(f"shape: expected an int or a tuple of ints, got {shape!r}")
+    shape = tuple(int(s) for s in shape)
     if any(s < 0 for s in shape):
         raise ValueError(f"shape: expected non-negative sizes, got {shape}")
     return shape
 
 
 def _float_dtype(dtype) -> np.dtype:
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"dtype: expected float32 or float64, got {dt}")
     return dt
+
+
+def _finite(x, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {x!r}")
+    try:
+        v = float(x)
+    except OverflowError:  # an int beyond float range
+        v = math.inf
+    if not math.isfinite(v):
+        raise ValueError(f"{name}: expected a finite number, got {x!r}")
+    return v
 
 
 def normal(k: Key, shape, dtype=np.float64, *, std: float = 1.0) -> np.ndarray:
@@ -144,7 +166,7 @@ def normal(k: Key, shape, dtype=np.float64, *, std: float = 1.0) -> np.ndarray:
         k: the key.
         shape: output shape.
         dtype: float32 or float64 (sampled natively in that precision).
-        std: standard deviation.
+        std: standard deviation, a finite number >= 0.
 
     Returns:
         An array of ``shape`` and ``dtype``.
@@ -153,6 +175,8 @@ def normal(k: Key, shape, dtype=np.float64, *, std: float = 1.0) -> np.ndarray:
     dtype('float32')
     """
     dt = _float_dtype(dtype)
+    if _finite(std, "std") < 0:
+        raise ValueError(f"std: expected a finite number >= 0, got {std!r}")
     out = generator(k).standard_normal(_shape(shape), dtype=dt)
     if std != 1.0:
         out *= dt.type(std)
@@ -160,19 +184,47 @@ def normal(k: Key, shape, dtype=np.float64, *, std: float = 1.0) -> np.ndarray:
 
 
 def uniform(k: Key, shape, dtype=np.float64, *, low: float = 0.0, high: float = 1.0) -> np.ndarray:
-    """Uniform samples on ``[low, high)``.
+    """Uniform samples on ``[low, high)``, in ``dtype``'s own precision.
+
+    Args:
+        k: the key.
+        shape: output shape.
+        dtype: float32 or float64.
+        low, high: finite bounds, ``high > low``, within ``dtype``'s range.
+
+    Returns:
+        An array of ``shape`` and ``dtype``; every value ``v`` has ``low <= v < high``.
 
     >>> x = uniform(key(0), 1000, low=-2.0, high=2.0)
     >>> bool(x.min() >= -2.0 and x.max() < 2.0)
     True
     """
     dt = _float_dtype(dtype)
+    low, high = _finite(low, "low"), _finite(high, "high")
     if not high > low:
         raise ValueError(f"high: expected high > low, got low={low!r}, high={high!r}")
+    big = float(np.finfo(dt).max)
+    if max(abs(low), abs(high), high - low) > big:
+        raise ValueError(
+            f"high: expected low, high and high - low within {dt}'s range (+-{big:.3g}), "
+            f"got low={low!r}, high={high!r}"
+        )
+    # low + (high - low) * u can round onto high (or, in float32, just below low): clamp to
+    # the dtype's values inside [low, high) so that the bounds hold for every sample.
+    lo, hi = dt.type(low), dt.type(high)
+    if lo < low:
+        lo = np.nextafter(lo, dt.type(np.inf))
+    if hi >= high:
+        hi = np.nextafter(hi, dt.type(-np.inf))
+    if lo > hi:
+        raise ValueError(
+            f"high: expected [low, high) to hold at least one {dt} value, "
+            f"got low={low!r}, high={high!r}"
+        )
     out = generator(k).random(_shape(shape), dtype=dt)
     out *= dt.type(high - low)
     out += dt.type(low)
-    return out
+    return np.clip(out, lo, hi, out=out)
 
 
 def permutation(k: Key, n: int) -> np.ndarray:
@@ -189,9 +241,19 @@ def permutation(k: Key, n: int) -> np.ndarray:
 def bernoulli(k: Key, p: float, shape) -> np.ndarray:
     """Boolean samples that are True with probability ``p``.
 
+    Args:
+        k: the key.
+        p: a probability in [0, 1].
+        shape: output shape.
+
+    Returns:
+        A bool array of ``shape``.
+
     >>> bernoulli(key(0), 1.0, 3).tolist()
     [True, True, True]
     """
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"p: expected a probability in [0, 1], got {p!r}")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p: expected a probability in [0, 1], got {p!r}")
     return generator(k).random(_shape(shape)) < p
