@@ -1,7 +1,8 @@
 """Helpers for the nested tuples and dicts that hold params, grads and optimizer state.
 
 A tree is a tuple, list or dict whose leaves are arrays or numbers. Dict keys are visited in
-sorted order so that two trees built in different orders still line up.
+sorted order so that two trees built in different orders still line up. Named tuples (optimizer
+states) are tuples whose type is kept: a map over one returns the same named tuple type.
 
 >>> t = ({"W": np.ones((2, 3)), "b": np.zeros(3)},)
 >>> tree_map(lambda a: a * 2, t)[0]["W"].sum()
@@ -12,6 +13,7 @@ np.float64(12.0)
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -47,7 +49,10 @@ def _map(fn, tree, rest):
         return {k: _map(fn, tree[k], [r[k] for r in rest]) for k in sorted(tree)}
     if isinstance(tree, (tuple, list)):
         out = [_map(fn, t, [r[i] for r in rest]) for i, t in enumerate(tree)]
-        return tuple(out) if isinstance(tree, tuple) else out
+        if isinstance(tree, list):
+            return out
+        # A named tuple is rebuilt as its own type, so a map keeps the structure it was given.
+        return type(tree)(*out) if hasattr(tree, "_fields") else tuple(out)
     return fn(tree, *rest)
 
 
@@ -99,6 +104,10 @@ def tree_check_same(tree, *others, names: tuple[str, ...] | None = None) -> None
     TypeError: tree structures differ: arg0 has ({'W': *},) but arg1 has ({'V': *},)
     """
     names = names or tuple(f"arg{i}" for i in range(1 + len(others)))
+    if len(names) != 1 + len(others):
+        raise ValueError(
+            f"names: expected {1 + len(others)} names, one per tree, got {len(names)}: {names!r}"
+        )
     ref = _skeleton(tree)
     for i, o in enumerate(others, start=1):
         if _skeleton(o) != ref:
@@ -129,13 +138,23 @@ def tree_zip(*trees) -> Any:
 
 
 def global_norm(tree) -> float:
-    """The Euclidean norm of all leaves taken together.
+    """The Euclidean norm of all leaves taken together, as a Python float.
+
+    Summed in float64 whatever the leaves' dtype (float32, integer or bool leaves cannot
+    overflow or wrap), and rescaled when the squares themselves overflow, so any tree of
+    finite leaves has a finite norm.
 
     >>> global_norm(({"W": np.array([3.0]), "b": np.array([4.0])},))
     5.0
+    >>> global_norm([np.array([3e200, 4e200])])
+    5e+200
     """
-    total = 0.0
-    for leaf in tree_leaves(tree):
-        a = np.asarray(leaf).ravel()
-        total += float(np.dot(a, a))
-    return float(np.sqrt(total))
+    leaves = [np.asarray(leaf, dtype=np.float64).ravel() for leaf in tree_leaves(tree)]
+    with np.errstate(over="ignore", under="ignore"):
+        total = sum(float(np.dot(a, a)) for a in leaves)
+        if total == math.inf:
+            # Squares above 1.8e308 overflowed: divide by the largest magnitude first.
+            scale = max(float(np.max(np.abs(a))) for a in leaves if a.size)
+            if math.isfinite(scale):
+                return scale * math.sqrt(sum(float(np.dot(a / scale, a / scale)) for a in leaves))
+    return math.sqrt(total)
