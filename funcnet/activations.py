@@ -109,27 +109,65 @@ def tanh(z):
     return np.tanh(z)
 
 
-def _gelu_inner(z):
-    # Beyond |z| = 10 the tanh is exactly +-1 in float64; clipping keeps z**3 finite in float32.
-    zc = np.clip(z, -10, 10)
-    return np.tanh(_GELU_C * (zc + _GELU_K * zc * zc * zc)), zc
+def _floating(z):
+    # The in-place steps below need a float32 or float64 array of at least one dimension (numpy
+    # returns scalars, not arrays, from 0-d arithmetic). Integers compute in float64, as np.exp
+    # would; float16 (or longdouble) in float32 (float64), and the caller casts back.
+    z = np.asarray(z)
+    if z.dtype not in (np.float32, np.float64):
+        z = z.astype(np.float32 if z.dtype == np.float16 else np.float64)
+    return z.reshape(1) if z.ndim == 0 else z
+
+
+def _like(out, z):
+    # Undo _floating: a 0-d input gives a scalar, a float16 one float16, as elsewhere.
+    z = np.asarray(z)
+    if z.dtype.kind == "f" and out.dtype != z.dtype:
+        out = out.astype(z.dtype)
+    return out[0] if z.ndim == 0 else out
+
+
+def _gelu_parts(z):
+    # 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)): the same function without the cancellation in
+    # 1 + tanh(u) near -1, which cost float64 half its digits at z = -6 and all of them below
+    # z = -8.5. exp(-2u) must stay finite, so z is clipped where 2u reaches -87 (float32) or
+    # -694 (float64); beyond that the sigmoid is below 1e-37 (1e-301) and the output ~0.
+    zc = np.clip(z, -21, 21) if z.dtype == np.float64 else np.clip(z, -10, 10)
+    e = zc * zc
+    e *= _GELU_K
+    e += 1
+    e *= zc
+    e *= -2 * _GELU_C  # -2u
+    np.exp(e, out=e)
+    s = 1 + e
+    np.divide(1, s, out=s)  # sigmoid(2u)
+    return s, e, zc
 
 
 def gelu(z):
     """Gaussian error linear unit, tanh approximation (as in GPT-2 and ``approximate='tanh'``).
 
-    ``0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))``
+    ``0.5 z (1 + tanh(u))`` with ``u = sqrt(2/pi) (z + 0.044715 z^3)``, computed as
+    ``z / (1 + exp(-2u))`` (the same number, accurate in the negative tail too).
 
     >>> gelu(np.array([-3.0, 0.0, 1.0])).round(4)
     array([-0.0036,  0.    ,  0.8412])
     """
-    t, _ = _gelu_inner(z)
-    return 0.5 * z * (1 + t)
+    z1 = _floating(z)
+    s, _, _ = _gelu_parts(z1)
+    return _like(np.multiply(z1, s, out=s), z)
 
 
 def _gelu_deriv(z, a):
-    t, zc = _gelu_inner(z)
-    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _GELU_C * (1 + 3 * _GELU_K * zc * zc)
+    # d/dz [z s] = s + z s (1 - s) 2u', and 1 - s = exp(-2u) s with no cancellation.
+    z1 = _floating(z)
+    s, e, zc = _gelu_parts(z1)
+    e *= s
+    e *= s
+    e *= z1
+    e *= (2 * _GELU_C) * (1 + (3 * _GELU_K) * zc * zc)
+    e += s
+    return _like(e, z)
 
 
 def silu(z):
