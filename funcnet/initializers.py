@@ -73,8 +73,16 @@ def default_init(activation: str) -> str:
 
     >>> default_init("relu"), default_init("tanh")
     ('he_normal', 'xavier_uniform')
+    >>> default_init("swish")
+    Traceback (most recent call last):
+    ValueError: activation: expected one of ['gelu', 'identity', 'leaky_relu', 'relu', 'sigmoid', 'silu', 'softplus', 'tanh'], got 'swish'
     """
-    return _DEFAULTS[activation]
+    try:
+        return _DEFAULTS[activation]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"activation: expected one of {sorted(_DEFAULTS)}, got {activation!r}"
+        ) from None
 
 
 def get_initializer(name: str) -> Callable:

@@ -54,6 +54,8 @@ def _as_float(z, name="logits"):
         raise ValueError(f"{name}: expected a 2-D array (batch, outputs), got shape {z.shape}")
     if z.shape[0] == 0:
         raise ValueError(f"{name}: expected a non-empty batch, got shape {z.shape}")
+    if z.shape[1] == 0:
+        raise ValueError(f"{name}: expected at least one output column, got shape {z.shape}")
     return z
 
 
@@ -76,8 +78,14 @@ def _class_targets(z, y, name="labels"):
                 f"{name}: expected integer labels of shape ({n},) or one-hot/probability rows "
                 f"of shape ({n}, {k}), got float array of shape {y.shape}"
             )
-        if not np.all(np.isfinite(y)) or y.min() < 0 or not np.allclose(y.sum(1), 1, atol=1e-4):
-            raise ValueError(f"{name}: expected rows of non-negative probabilities summing to 1")
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"{name}: expected finite probabilities, got NaN or inf")
+        sums = y.sum(1)
+        if y.min() < 0 or not np.allclose(sums, 1, atol=1e-4):
+            raise ValueError(
+                f"{name}: expected rows of non-negative probabilities summing to 1, got values "
+                f"down to {y.min()} and row sums in [{sums.min()}, {sums.max()}]"
+            )
         return y
     raise TypeError(f"{name}: expected integer labels or float one-hot rows, got dtype {y.dtype}")
 
@@ -87,16 +95,20 @@ def _shaped_like(z, y, name, what):
     y = np.asarray(y)
     if y.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected {what}, got dtype {y.dtype}")
+    shape = y.shape  # as given, for the message
     if y.ndim == 1 and z.shape[1] == 1:
         y = y.reshape(-1, 1)
     if y.shape != z.shape:
-        raise ValueError(f"{name}: expected shape {z.shape} (or ({z.shape[0]},)), got {y.shape}")
+        ok = f"{z.shape} (or ({z.shape[0]},))" if z.shape[1] == 1 else f"{z.shape}"
+        raise ValueError(f"{name}: expected shape {ok}, got {shape}")
     return y
 
 
 def _binary_targets(z, y, name="targets"):
     y = _shaped_like(z, y, name, "0/1 numbers")
-    if y.size and (not np.all(np.isfinite(y)) or y.min() < 0 or y.max() > 1):
+    if y.size and not np.all(np.isfinite(y)):
+        raise ValueError(f"{name}: expected values in [0, 1], got NaN or inf")
+    if y.size and (y.min() < 0 or y.max() > 1):
         raise ValueError(f"{name}: expected values in [0, 1], got values in [{y.min()}, {y.max()}]")
     return y.astype(z.dtype, copy=False)
 
