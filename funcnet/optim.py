@@ -27,7 +27,12 @@ Conventions (those of PyTorch, so results can be compared with it):
 - dtype follows the params: float32 params get float32 state and updates.
 
 Speed: each update allocates its new state arrays once and fills them with in-place NumPy
-operations on those fresh arrays, in as few passes over memory as the rule allows.
+operations on those fresh arrays, in as few passes over memory as the rule allows. State that
+decays while its gradient is zero (velocities, moments) is flushed every few steps: entries
+below ``128 * finfo(dtype).tiny`` that pure decay would carry into the subnormal floats are
+set to 0, as hardware flush-to-zero would, because every x86 operation on a subnormal costs
+about a hundred ordinary ones (an Adam epoch on Fashion-MNIST went from 1.1 s to 12 s at the
+third epoch without it). No update can show the difference: it is below 2e-36 in float32.
 
 >>> params = ({"W": np.array([[1.0]]), "b": np.array([0.5])},)
 >>> grads = ({"W": np.array([[2.0]]), "b": np.array([1.0])},)
@@ -356,6 +361,38 @@ def _zeros_like(params, who):
 
 def _rate_at(lr, count):
     return lr(count) if callable(lr) else lr
+
+
+# --- keeping subnormal numbers out of decaying state ---
+
+# A state entry whose gradient stays exactly zero (a weight on an input pixel that is always
+# 0, a dead unit) decays geometrically, by ``decay`` a step, into the subnormal floats below
+# finfo.tiny, and x86 handles each operation on a subnormal in microcode, about a hundred
+# times slower. Measured: Adam on Fashion-MNIST (784-256-10, batch 128) took 1.1 s an epoch
+# for two epochs, then 12-13 s from the third, with 4.5 % of the first moment subnormal.
+# Hardware flush-to-zero (which XLA turns on) cannot be set from NumPy, so every few steps the
+# state entries that pure decay would carry below tiny before the next flush are set to 0.
+_FLUSH_EVERY = 16
+
+
+def _flush_period(decay: float) -> int:
+    """Steps between flushes of a state that decays by ``decay`` a step (0: never)."""
+    if decay < 1 / 64:  # such a state falls through the subnormals in three or four steps
+        return 0
+    # The threshold 2 * tiny / decay**k (twice for rounding) is kept under 128 * tiny (2e-36
+    # in float32, 3e-306 in float64), a change no update can show: k = 16 for decays >= 0.77.
+    return max(1, min(_FLUSH_EVERY, int(math.log(64.0) / -math.log(decay))))
+
+
+def _flush_tiny_(leaves, decay: float, count: int) -> None:
+    """At every ``_flush_period(decay)``-th step, zero the entries of fresh state ``leaves``
+    (ours to change) that are too small to stay normal until the next flush."""
+    k = _flush_period(decay)
+    if not k or count % k:
+        return
+    for a in leaves:
+        limit = 2.0 * float(np.finfo(a.dtype).tiny) / decay**k
+        np.copyto(a, 0, where=np.abs(a) < limit)
 
 
 # --- kernels: one leaf each; every array written to is allocated right here ---
@@ -719,9 +756,11 @@ def _momentum(name, lr, mu, nesterov) -> Optimizer:
                                        check=check)
         factor = 1.0 if lr is None else -_rate_at(lr, state.count)
         out = [_trace_leaf(g, v, mu, nesterov, factor) for g, v in zip(leaves, vel)]
+        new_vel = [o[1] for o in out]
+        _flush_tiny_(new_vel, mu, state.count + 1)
         return (
             rebuild(grads, [o[0] for o in out]),
-            TraceState(state.count + 1, rebuild(state.velocity, [o[1] for o in out])),
+            TraceState(state.count + 1, rebuild(state.velocity, new_vel)),
         )
 
     return _optimizer(init, update)
@@ -808,9 +847,11 @@ def _rms(name, lr, decay, eps) -> Optimizer:
         leaves, _, _, (nu,) = _inputs(name, grads, params, (state.nu,), ("state.nu",), check=check)
         factor = 1.0 if lr is None else -_rate_at(lr, state.count)
         out = [_rms_leaf(g, v, decay, eps, factor) for g, v in zip(leaves, nu)]
+        new_nu = [o[1] for o in out]
+        _flush_tiny_(new_nu, decay, state.count + 1)
         return (
             rebuild(grads, [o[0] for o in out]),
-            RMSState(state.count + 1, rebuild(state.nu, [o[1] for o in out])),
+            RMSState(state.count + 1, rebuild(state.nu, new_nu)),
         )
 
     return _optimizer(init, update)
@@ -874,10 +915,12 @@ def _adam(name, lr, b1, b2, eps, weight_decay) -> Optimizer:
             # Decoupled (Loshchilov & Hutter), as PyTorch's AdamW: p -= lr*wd*p with the same
             # schedule value as the gradient step, from the params before this step.
             _decay_leaves(updates, pleaves, names, rate * weight_decay)
+        new_mu, new_nu = [o[1] for o in out], [o[2] for o in out]
+        _flush_tiny_(new_mu, b1, state.count + 1)
+        _flush_tiny_(new_nu, b2, state.count + 1)
         return (
             rebuild(grads, updates),
-            AdamState(state.count + 1, rebuild(state.mu, [o[1] for o in out]),
-                      rebuild(state.nu, [o[2] for o in out])),
+            AdamState(state.count + 1, rebuild(state.mu, new_mu), rebuild(state.nu, new_nu)),
         )
 
     return _optimizer(init, update)

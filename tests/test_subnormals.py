@@ -1,0 +1,120 @@
+"""Optimizer state that decays towards zero is kept out of the subnormal floats.
+
+Subnormal numbers make every x86 float operation that touches them about a hundred times
+slower; an Adam moment whose gradient stays exactly 0 decays into them within a few hundred
+steps. The optimizers zero such entries every few steps (funcnet.optim._flush_tiny_).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from funcnet import optim
+from funcnet.optim import _adam_leaf, _adam_constants, _flush_period
+
+STATEFUL = {
+    "momentum": lambda: optim.momentum(0.1, mu=0.9),
+    "nesterov": lambda: optim.nesterov(0.1, mu=0.5),
+    "trace": lambda: optim.trace(0.3),
+    "rmsprop": lambda: optim.rmsprop(0.01, decay=0.9),
+    "adam": lambda: optim.adam(1e-3),
+    "adamw": lambda: optim.adamw(1e-3, b1=0.8, b2=0.95),
+    "scale_by_adam": lambda: optim.scale_by_adam(),
+}
+
+
+def state_arrays(state):
+    """Every float array in an optimizer state, however nested."""
+    if isinstance(state, np.ndarray):
+        return [state]
+    if isinstance(state, dict):
+        return [a for v in state.values() for a in state_arrays(v)]
+    if isinstance(state, (tuple, list)):
+        return [a for v in state for a in state_arrays(v)]
+    return []
+
+
+def subnormal_count(state) -> int:
+    return sum(int(np.count_nonzero((a != 0) & (np.abs(a) < np.finfo(a.dtype).tiny)))
+               for a in state_arrays(state))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(STATEFUL))
+def test_pure_decay_never_leaves_a_subnormal_in_the_state(name, dtype):
+    opt = STATEFUL[name]()
+    tiny = np.finfo(dtype).tiny
+    # Entries from far above the subnormal range down to just above it, and some that the
+    # first steps push below it; then the gradient stays exactly zero.
+    start = np.array([1e-30, 3e-35, 1e-36, 17 * tiny, 2 * tiny, tiny, 1.0, -5e-37], dtype)
+    start = np.where(np.abs(start) < tiny, tiny, start).astype(dtype)
+    params = ({"W": np.zeros((2, 4), dtype), "b": np.zeros(4, dtype)},)
+    g = ({"W": start.reshape(2, 4), "b": start[:4].copy()},)
+    zero = ({"W": np.zeros((2, 4), dtype), "b": np.zeros(4, dtype)},)
+    _, state = opt.update(g, opt.init(params), params)
+    seen = {}
+    for _ in range(400):
+        _, state = opt.update(zero, state, params)
+        seen[state.count] = subnormal_count(state)
+    # Entries made small by a gradient can be subnormal until the first flush (step 16 for
+    # these decays); from then on pure decay never carries one below tiny.
+    late = {t: c for t, c in seen.items() if t >= 16 and c}
+    assert not late, f"subnormal entries at steps {late}"
+    assert all(a.dtype == dtype for a in state_arrays(state))
+
+
+def test_adam_state_is_the_plain_arithmetic_while_values_are_normal():
+    """Thirty-two steps of ordinary gradients: the flushes (at steps 16 and 32) change nothing."""
+    rng = np.random.default_rng(0)
+    params = ({"W": rng.standard_normal((5, 3)).astype(np.float32), "b": np.zeros(3, np.float32)},)
+    opt = optim.adam(1e-2)
+    state = opt.init(params)
+    m = {k: np.zeros_like(v) for k, v in params[0].items()}
+    v = {k: np.zeros_like(v) for k, v in params[0].items()}
+    for t in range(32):
+        g = {k: rng.standard_normal(a.shape).astype(np.float32) for k, a in params[0].items()}
+        updates, state = opt.update((g,), state, params)
+        eps_t, c = _adam_constants(t, 0.9, 0.999, 1e-8)
+        for k in g:
+            u, m[k], v[k] = _adam_leaf(g[k], m[k], v[k], 0.9, 0.999, eps_t, -1e-2 * c)
+            np.testing.assert_array_equal(updates[0][k], u)
+            np.testing.assert_array_equal(state.mu[0][k], m[k])
+            np.testing.assert_array_equal(state.nu[0][k], v[k])
+
+
+def test_flush_leaves_the_callers_state_alone():
+    params = ({"b": np.zeros(3, np.float32)},)
+    opt = optim.momentum(0.1, mu=0.9)
+    state = optim.TraceState(15, ({"b": np.array([1e-37, 2e-38, 0.5], np.float32)},))
+    before = state.velocity[0]["b"].copy()
+    _, new = opt.update(({"b": np.zeros(3, np.float32)},), state, params)  # step 16 flushes
+    np.testing.assert_array_equal(state.velocity[0]["b"], before)
+    assert new.velocity[0]["b"].tolist() == [0.0, 0.0, np.float32(0.5) * np.float32(0.9)]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(0.0, 0.9999))
+def test_flush_threshold_stays_within_128_tiny(decay):
+    k = _flush_period(decay)
+    if decay < 1 / 64:
+        assert k == 0
+    else:
+        assert 1 <= k <= 16
+        assert 2.0 / decay**k <= 128.0 * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("name", ["momentum", "adam"])
+def test_without_the_flush_the_same_decay_does_reach_subnormals(name, monkeypatch):
+    """The premise of the tests above: switch the flush off and subnormals appear."""
+    monkeypatch.setattr(optim, "_flush_tiny_", lambda leaves, decay, count: None)
+    opt = STATEFUL[name]()
+    params = ({"b": np.zeros(2, np.float32)},)
+    _, state = opt.update(({"b": np.array([1e-30, 1.0], np.float32)},), opt.init(params), params)
+    counts = []
+    for _ in range(400):
+        _, state = opt.update(({"b": np.zeros(2, np.float32)},), state, params)
+        counts.append(subnormal_count(state))
+    assert max(counts) > 0
