@@ -12,14 +12,21 @@ xavier         sqrt(2 / (n_in+n_out))  sqrt(6 / (n_in+n_out))
 lecun          sqrt(1 / n_in)          sqrt(3 / n_in)
 =============  ======================  ==========================
 
+Sizes must be positive integers (Python or numpy; not bools, not floats such as ``2.0``):
+anything else is a ``TypeError`` or ``ValueError`` naming ``n_in`` or ``n_out``.
+
 >>> from funcnet.random import key
 >>> W = INITIALIZERS["he_normal"](key(0), 1000, 500, np.float64)
 >>> round(float(W.std()), 2), round(float(np.sqrt(2 / 1000)), 2)
 (0.04, 0.04)
+>>> INITIALIZERS["he_normal"](key(0), 0, 500, np.float64)
+Traceback (most recent call last):
+ValueError: n_in: expected a positive integer, got 0
 """
 
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import numpy as np
@@ -29,8 +36,29 @@ from . import random as rnd
 __all__ = ["INITIALIZERS", "get_initializer", "default_init"]
 
 
+def _size(n, name: str) -> int:
+    # A float size is refused even when whole: 2.0 would most likely be a computed width
+    # (n / 2) that happens to be exact this time, and int() would hide the next one that isn't.
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{name}: expected a positive integer, got {n!r} of type {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {n!r}")
+    return int(n)
+
+
 def _normal(scale: Callable[[int, int], float]):
     def init(k, n_in, n_out, dtype):
+        """Normal weights, mean 0, std ``scale(n_in, n_out)`` (see the module's table).
+
+        Args:
+            k: a :class:`funcnet.random.Key`; the same key gives the same weights.
+            n_in, n_out: fan-in and fan-out, positive integers.
+            dtype: float32 or float64.
+
+        Returns:
+            A new (n_in, n_out) array of ``dtype``.
+        """
+        n_in, n_out = _size(n_in, "n_in"), _size(n_out, "n_out")
         return rnd.normal(k, (n_in, n_out), dtype, std=scale(n_in, n_out))
 
     return init
@@ -38,6 +66,17 @@ def _normal(scale: Callable[[int, int], float]):
 
 def _uniform(scale: Callable[[int, int], float]):
     def init(k, n_in, n_out, dtype):
+        """Uniform weights on ``[-limit, limit)``, limit ``scale(n_in, n_out)`` (see the table).
+
+        Args:
+            k: a :class:`funcnet.random.Key`; the same key gives the same weights.
+            n_in, n_out: fan-in and fan-out, positive integers.
+            dtype: float32 or float64.
+
+        Returns:
+            A new (n_in, n_out) array of ``dtype``.
+        """
+        n_in, n_out = _size(n_in, "n_in"), _size(n_out, "n_out")
         lim = scale(n_in, n_out)
         return rnd.uniform(k, (n_in, n_out), dtype, low=-lim, high=lim)
 

@@ -125,3 +125,52 @@ def test_unknown_activation_for_auto_is_named(bad):
 def test_unknown_init_in_a_net_is_named():
     with pytest.raises(ValueError, match="^init: expected 'auto' or one of"):
         fn.Net((3, 4, 2), init="kaiming")
+
+
+# --- bad sizes are named; numpy integers are sizes too ---
+
+BAD_SIZES = [
+    # (value, error, what the message shows of it)
+    (0, ValueError, "0"),
+    (-3, ValueError, "-3"),
+    (np.int64(0), ValueError, r"np.int64\(0\)"),
+    (np.int32(-1), ValueError, r"np.int32\(-1\)"),
+    (2.0, TypeError, "2.0 of type float"),
+    (2.5, TypeError, "2.5 of type float"),
+    (np.float64(3.0), TypeError, r"np.float64\(3.0\) of type float64"),
+    (True, TypeError, "True of type bool"),
+    (False, TypeError, "False of type bool"),
+    (np.bool_(True), TypeError, r"np.True_ of type bool"),
+    ("3", TypeError, "'3' of type str"),
+    (None, TypeError, "None of type NoneType"),
+    ((3,), TypeError, r"\(3,\) of type tuple"),
+]
+
+
+@pytest.mark.parametrize("which", ["n_in", "n_out"])
+@pytest.mark.parametrize("bad, error, shown", BAD_SIZES, ids=[repr(b[0]) for b in BAD_SIZES])
+@pytest.mark.parametrize("name", sorted(INITIALIZERS))
+def test_bad_sizes_are_named(name, bad, error, shown, which):
+    k = fn.random.key(0)
+    sizes = {"n_in": 4, "n_out": 3, which: bad}
+    state = np.random.get_state()[1].tobytes()
+    with pytest.raises(error, match=f"^{which}: expected a positive integer, got {shown}$"):
+        INITIALIZERS[name](k, sizes["n_in"], sizes["n_out"], np.float32)
+    # No arrays come in, so nothing of the caller's can change but the key, a value, and the
+    # global random state, which an initializer never touches.
+    assert k == fn.random.key(0) and np.random.get_state()[1].tobytes() == state
+
+
+@pytest.mark.parametrize("name", sorted(INITIALIZERS))
+def test_n_in_is_checked_before_n_out(name):
+    with pytest.raises(ValueError, match="^n_in: "):
+        INITIALIZERS[name](fn.random.key(0), 0, 0, np.float64)
+
+
+@pytest.mark.parametrize("name", sorted(INITIALIZERS))
+@pytest.mark.parametrize("int_type", [np.int8, np.int64, np.uint16, np.uint64])
+def test_numpy_integer_sizes_give_the_same_weights_as_python_ints(name, int_type):
+    k = fn.random.key(5)
+    W = INITIALIZERS[name](k, int_type(7), int_type(3), np.float64)
+    assert W.shape == (7, 3) and type(W.shape[0]) is int
+    assert W.tobytes() == INITIALIZERS[name](k, 7, 3, np.float64).tobytes()

@@ -354,6 +354,24 @@ BAD = {
                           "predictions: expected a non-empty batch"),
     "integer predictions": ("mean_squared_error", np.zeros((2, 1), int), np.zeros(2), TypeError,
                             "predictions: expected a float array"),
+    "NaN logits": ("softmax_cross_entropy", np.array([[0.0, np.nan, 1.0], [2.0, 0.0, np.nan]]),
+                   np.array([0, 1]), ValueError,
+                   r"logits: expected finite values, got 2 NaN among 6 values \(first at row 0, column 1\)"),
+    "inf logits, one-hot labels": ("softmax_cross_entropy_grad", np.array([[0.0, 0.0, 0.0], [0.0, np.inf, 0.0]]),
+                                   np.eye(3)[[0, 1]], ValueError,
+                                   r"logits: expected finite values, got 1 inf among 6 values \(first at row 1"),
+    "-inf BCE logits": ("binary_cross_entropy", np.array([[-np.inf], [0.0]]), np.array([0, 1]), ValueError,
+                        r"logits: expected finite values, got 1 -inf among 2 values \(first at row 0, column 0\)"),
+    "NaN BCE logits": ("binary_cross_entropy_grad", np.array([[0.0, np.nan]]), np.array([[0, 1]]), ValueError,
+                       r"logits: expected finite values, got 1 NaN among 2 values"),
+    "NaN and inf predictions": ("mean_squared_error", np.array([[np.nan], [np.inf], [-np.inf], [np.nan]]),
+                                np.zeros(4), ValueError,
+                                r"predictions: expected finite values, got 2 NaN, 1 inf and 1 -inf among 4"),
+    "inf predictions": ("mean_squared_error_grad", np.array([[1.0, np.inf]]), np.zeros((1, 2)), ValueError,
+                        r"predictions: expected finite values, got 1 inf among 2 values \(first at row 0, column 1\)"),
+    # The logits are looked at before the targets: the first error names the first argument.
+    "NaN logits and bad labels": ("softmax_cross_entropy", np.full((2, 3), np.nan), np.array([5, 5]), ValueError,
+                                  "logits: expected finite values, got 6 NaN"),
 }
 
 
@@ -366,6 +384,56 @@ def test_bad_input_is_named_and_leaves_the_arrays_alone(case):
     with pytest.raises(error, match="^" + message):
         func(z, y)
     assert (_bits(z), _bits(y)) == before
+
+
+LOGITS_NAME = {"softmax_cross_entropy": "logits", "binary_cross_entropy": "logits",
+               "mean_squared_error": "predictions"}
+
+
+def _valid_targets(name, z):
+    n, k = z.shape
+    return {"softmax_cross_entropy": np.arange(n) % k, "binary_cross_entropy": np.ones((n, k)),
+            "mean_squared_error": np.zeros((n, k))}[name]
+
+
+@settings(max_examples=50, deadline=None)
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("name", sorted(PAIRS))
+@given(dtype=st.sampled_from(DTYPES), shape=batch_shapes(), data=st.data())
+def test_non_finite_logits_are_counted_and_located(name, grad, dtype, shape, data):
+    z = data.draw(float_arrays(dtype, shape, bound=LOGIT_BOUND))
+    if name == "softmax_cross_entropy" and shape[1] < 2:
+        z = np.concatenate([z, z], axis=1)
+    cells = data.draw(st.lists(st.tuples(st.integers(0, z.shape[0] - 1), st.integers(0, z.shape[1] - 1)),
+                               min_size=1, max_size=4, unique=True))
+    bad = data.draw(st.lists(st.sampled_from([np.nan, np.inf, -np.inf]), min_size=len(cells),
+                             max_size=len(cells)))
+    for cell, v in zip(cells, bad):
+        z[cell] = v
+    y = _valid_targets(name, z)
+    before = _bits(z), _bits(y)
+    counts = [(sum(math.isnan(v) for v in bad), "NaN"), (bad.count(math.inf), "inf"),
+              (bad.count(-math.inf), "-inf")]
+    counts = [f"{c} {word}" for c, word in counts if c]
+    listed = counts[0] if len(counts) == 1 else ", ".join(counts[:-1]) + " and " + counts[-1]
+    row, col = min(cells)
+    message = (f"^{LOGITS_NAME[name]}: expected finite values, got {listed} among {z.size} "
+               f"values? \\(first at row {row}, column {col}\\)$")
+    with pytest.raises(ValueError, match=message):
+        PAIRS[name][1 if grad else 0](z, y)
+    assert (_bits(z), _bits(y)) == before
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_finite_logits_whose_sum_overflows_pass_the_check(dtype):
+    # Logits near the dtype's largest value are finite, and so is every loss of them: the
+    # finiteness check must not take them, or their overflowing sum, for an inf.
+    big = np.finfo(dtype).max / 2
+    z = np.array([[big, big, big]], dtype)
+    assert softmax_cross_entropy(z, np.array([1])) == pytest.approx(math.log(3), rel=1e-6)
+    np.testing.assert_allclose(softmax_cross_entropy_grad(z, np.array([1])), [[1 / 3, -2 / 3, 1 / 3]], rtol=1e-6)
+    assert binary_cross_entropy(z, np.ones((1, 3))) == 0.0
+    assert binary_cross_entropy(-z, np.zeros((1, 3))) == 0.0
 
 
 @pytest.mark.parametrize("bad", ["softmx", "Softmax", "", None, 1])
