@@ -74,7 +74,8 @@ def all_finite(a: np.ndarray) -> bool:
 
 
 def check_params(net, params, name: str = "params"):
-    """``params`` must be a tuple of layer dicts with the keys and shapes ``net`` implies."""
+    """``params`` must be a tuple of layer dicts of finite arrays, with the keys, shapes and
+    dtype ``net`` implies."""
     if not isinstance(params, (tuple, list)):
         raise TypeError(f"{name}: expected a tuple of layer dicts, got {type(params).__name__}")
     n_layers = len(net.sizes) - 1
@@ -98,6 +99,9 @@ def check_params(net, params, name: str = "params"):
             if a.dtype != net.dtype:
                 # A stray float64 leaf would silently upcast everything it touches.
                 raise TypeError(f"{name}[{i}][{k!r}]: expected dtype {net.dtype} (net.dtype), got {a.dtype}")
+            if not all_finite(a):
+                # A NaN weight would otherwise come back as a NaN loss or prediction, silently.
+                raise ValueError(f"{name}[{i}][{k!r}]: expected finite values, got NaN or inf")
     return params
 
 

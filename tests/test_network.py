@@ -289,3 +289,21 @@ def test_bad_params_and_keys_are_named():
         fn.forward((3, 4, 2), params, X)
     with pytest.raises(ValueError, match="l2"):
         fn.grad(net, params, X, y, l2=-1.0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [(0, "W"), (1, "b")])
+def test_non_finite_params_are_an_error_not_a_nan(bad, where):
+    net, params, X, y = _net_params_data()
+    i, k = where
+    leaf = params[i][k].copy()
+    leaf.flat[-1] = bad
+    broken = tuple(dict(p, **({k: leaf} if j == i else {})) for j, p in enumerate(params))
+    before = _copy(broken)
+    msg = rf"params\[{i}\]\['{k}'\]: expected finite values, got NaN or inf"
+    for call in (lambda: fn.forward(net, broken, X), lambda: fn.loss(net, broken, X, y),
+                 lambda: fn.grad(net, broken, X, y), lambda: fn.evaluate(net, broken, X, y),
+                 lambda: fn.fit(net, broken, X, y, key=fn.random.key(0), epochs=1)):
+        with pytest.raises(ValueError, match=msg):
+            call()
+    assert _same(before, broken)
