@@ -201,16 +201,28 @@ def test_diverging_training_exits_1_and_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def _default_sigint():
+    # A suite started in the background of a non-interactive shell runs with SIGINT ignored,
+    # children inherit that, and Python then leaves it ignored: Ctrl-C would never arrive.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupt_removes_the_half_written_run(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "funcnet", "train", "--dataset", "digits",
                           "--epochs", "100000", "--out", "x", "--quiet"], cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
-    deadline = time.monotonic() + 60
-    while not any(q.name.endswith(".tmp") for q in tmp_path.iterdir()):  # training has started
-        assert time.monotonic() < deadline and p.poll() is None
-        time.sleep(0.05)
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=60)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                         preexec_fn=_default_sigint)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(q.name.endswith(".tmp") for q in tmp_path.iterdir()):  # training has started
+            assert time.monotonic() < deadline and p.poll() is None
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:  # never leave a 100000-epoch run behind
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
     assert p.returncode == 130, err
     assert "interrupted; nothing was written" in err
     assert list(tmp_path.iterdir()) == []
