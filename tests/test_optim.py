@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import funcnet as fn
 from funcnet import optim, schedules
-from funcnet.tree import tree_leaves, tree_structure
+from funcnet.tree import global_norm, tree_leaves, tree_map, tree_structure
 
 from strategies import param_trees, trees_like
 
@@ -138,6 +139,23 @@ def test_clip_by_global_norm_by_hand():
     assert s.count == 1
     u, _ = optim.clip_by_global_norm(5.0).update(g, optim.CountState(0), None)
     np.testing.assert_array_equal(u[0]["b"], [4.0])  # at the bound: unchanged
+
+
+def test_clip_by_global_norm_float32_by_hand():
+    # ||(3, 4, 12)|| = 13: the factor 2/13 is taken in float64, rounded to float32 once, and
+    # each leaf multiplied by it once -- bit for bit what the library always returned.
+    g = ({"W": np.array([[3.0, -4.0]], np.float32), "b": np.array([12.0], np.float32)},)
+    u, _ = optim.clip_by_global_norm(2.0).update(g, optim.CountState(0), None)
+    factor = np.float32(2.0 / 13.0)
+    assert u[0]["W"].dtype == u[0]["b"].dtype == np.float32
+    np.testing.assert_array_equal(u[0]["W"], np.array([[3.0, -4.0]], np.float32) * factor)
+    np.testing.assert_array_equal(u[0]["b"], np.array([12.0], np.float32) * factor)
+    np.testing.assert_allclose(u[0]["W"], [[6 / 13, -8 / 13]], rtol=1e-7)
+    # (2, -4, 4) has norm 6 and 3/6 = 0.5 is exact: so is the result.
+    g = ({"W": np.array([[2.0, -4.0]], np.float32), "b": np.array([4.0], np.float32)},)
+    u, _ = optim.clip_by_global_norm(3.0).update(g, optim.CountState(0), None)
+    np.testing.assert_array_equal(u[0]["W"], np.array([[1.0, -2.0]], np.float32))
+    np.testing.assert_array_equal(u[0]["b"], np.array([2.0], np.float32))
 
 
 def test_clip_by_value_by_hand():
@@ -458,8 +476,108 @@ def test_wrong_state_and_missing_params_are_named():
         optim.step(optim.sgd, p, optim.CountState(0), p)
 
 
-def test_non_finite_norm_does_not_crash_the_clip():
-    # A NaN gradient is passed on (fit reports divergence), not turned into an exception here.
-    with np.errstate(invalid="ignore"):
-        u, _ = optim.clip_by_global_norm(1.0).update(_tree([np.nan, 1.0]), optim.CountState(0), None)
-    assert math.isnan(u[0]["W"][0])
+# --- clip_by_global_norm at the edges of the float range ---
+
+
+def _clip_both_paths(max_norm, g):
+    """The clipped tree, after checking that the unchecked update gives the same bits."""
+    opt = optim.clip_by_global_norm(max_norm)
+    u, _ = opt.update(g, optim.CountState(0), None)
+    fast, _ = optim.unchecked(opt)(g, optim.CountState(0), None)
+    assert _bits(fast) == _bits(u)
+    assert [a.dtype for a in tree_leaves(u)] == [a.dtype for a in tree_leaves(g)]
+    return u
+
+
+@pytest.mark.parametrize("g, max_norm, want", [
+    # float32 squares overflow above 1.8e19: each element is 1e20, the norm sqrt(6) * 1e20.
+    (({"W": np.full((2, 2), 1e20, np.float32), "b": np.full(2, -1e20, np.float32)},), 1.0,
+     ({"W": np.full((2, 2), 1 / math.sqrt(6)), "b": np.full(2, -1 / math.sqrt(6))},)),
+    # Each square fits in float32 but their float32 sum (1e39) does not.
+    (({"W": np.full((10, 100), 1e18, np.float32)},), 1.0, ({"W": np.full((10, 100), 1 / math.sqrt(1000))},)),
+    # Near float32's largest value: the norm 3e38 * sqrt(2) is beyond float32 itself, and the
+    # factor 1e-3 / 4.2e38 would be subnormal in float32.
+    (({"b": np.array([3e38, -3e38], np.float32)},), 1e-3, ({"b": np.array([1e-3, -1e-3]) / math.sqrt(2)},)),
+    (({"W": np.array([[3e200]]), "b": np.array([4e200])},), 1.0, ({"W": np.array([[0.6]]), "b": np.array([0.8])},)),
+    (({"b": np.array([1e308, -1e308, 1e308])},), 2.0, ({"b": np.array([2.0, -2.0, 2.0]) / math.sqrt(3)},)),
+    # float16 squares overflow at 256, and the factor 2e-5 is below float16's normal range.
+    (({"b": np.array([3e4, 4e4], np.float16)},), 1.0, ({"b": np.array([0.6, 0.8])},)),
+    # Mixed dtypes: the float32 leaf is 1e-300 of the norm and underflows quietly to 0.
+    (({"W": np.array([[1e300]]), "b": np.array([1.0], np.float32)},), 1.0,
+     ({"W": np.array([[1.0]]), "b": np.array([0.0])},)),
+], ids=["float32-squares", "float32-sum", "float32-max", "float64", "float64-max", "float16", "mixed"])
+def test_clip_by_global_norm_handles_norms_that_overflow(g, max_norm, want):
+    u = _clip_both_paths(max_norm, g)
+    rtol = {2: 1e-3, 4: 2e-7, 8: 1e-15}  # by itemsize: a rounded factor, a rounded product
+    for a, w in zip(tree_leaves(u), tree_leaves(want)):
+        np.testing.assert_allclose(a.astype(np.float64), w, rtol=rtol[a.dtype.itemsize], atol=0)
+    # Each element within rtol puts the norm within rtol too.
+    loosest = max(rtol[a.dtype.itemsize] for a in tree_leaves(u))
+    assert global_norm(u) == pytest.approx(max_norm, rel=2 * loosest)
+
+
+def test_clip_by_global_norm_rescaled_path_rounds_once():
+    # Past the overflow the scaled leaves are multiplied in float64 and rounded to float32
+    # once: 3e20 and 4e20 become 0.6 and 0.8 exactly as float32 would write them.
+    g = ({"b": np.array([3e20, 4e20], np.float32)},)
+    np.testing.assert_array_equal(_clip_both_paths(1.0, g)[0]["b"], np.array([0.6, 0.8], np.float32))
+    # A max_norm above a norm that overflowed its squares: nothing to clip.
+    assert _clip_both_paths(1e21, g)[0]["b"] is g[0]["b"]
+
+
+def test_clip_by_global_norm_sums_large_float32_leaves_precisely():
+    # float32 dot products sum in float32: over 3e6 elements that made the norm 3e-6 too small,
+    # so the clipped norm came out 3e-6 above max_norm. Summed in pieces, it stays within 1e-6.
+    g = ({"W": np.random.default_rng(0).normal(size=(3000, 1000)).astype(np.float32)},)
+    u = _clip_both_paths(1.0, g)
+    assert global_norm(u) == pytest.approx(1.0, rel=1e-6)
+    np.testing.assert_allclose(u[0]["W"], g[0]["W"] / global_norm(g), rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_by_global_norm_passes_non_finite_grads_on(bad, dtype):
+    # NaN or inf is not scaled to 0 or NaN, nor made finite: every leaf passes through as the
+    # same array, and no floating-point error is raised (the strict errstate of conftest).
+    g = ({"W": np.array([[bad, 1e20]], dtype), "b": np.array([3.0, 4.0], dtype)},)
+    u = _clip_both_paths(1.0, g)
+    assert u[0]["W"] is g[0]["W"] and u[0]["b"] is g[0]["b"]
+    np.testing.assert_array_equal(u[0]["W"], np.array([[bad, 1e20]], dtype))
+
+
+def test_non_finite_grads_through_the_clip_stop_fit():
+    # Passed on by the clip, a NaN gradient reaches the params and fit reports divergence.
+    def poison(grads, state, params):
+        return tree_map(lambda a: np.full_like(a, np.nan), grads), optim.CountState(state.count + 1)
+
+    opt = optim.chain(optim.Optimizer(lambda params: optim.CountState(0), poison),
+                      optim.clip_by_global_norm(1.0), optim.sgd(0.1))
+    net = fn.Net((3, 4, 1), output="identity", dtype="float64")
+    X = np.random.default_rng(0).normal(size=(16, 3))
+    with pytest.raises(FloatingPointError, match="diverged"):
+        fn.fit(net, fn.init(fn.random.key(0), net), X, X[:, :1], key=fn.random.key(1),
+               optimizer=opt, epochs=2, batch_size=8)
+
+
+# Scales up to near each dtype's largest value, so that the squares overflow often.
+_SCALES = {np.dtype("float32"): (-10, 36), np.dtype("float64"): (-100, 300)}
+
+
+@settings(max_examples=50)
+@given(param_trees().flatmap(lambda p: st.tuples(
+    st.just(p),
+    st.integers(*_SCALES[tree_leaves(p)[0].dtype]).flatmap(lambda k: trees_like(p, scale=10.0**k)),
+)), st.floats(1e-3, 1e3))
+def test_clip_by_global_norm_property(data, max_norm):
+    _, g = data
+    norm = global_norm(g)  # float64 and overflow-safe: an independent reference
+    u = _clip_both_paths(max_norm, g)
+    if not norm > max_norm:
+        assert all(a is b for a, b in zip(tree_leaves(u), tree_leaves(g)))
+        return
+    rtol = 1e-6 if tree_leaves(g)[0].dtype == np.float32 else 1e-12
+    assert global_norm(u) <= max_norm * (1 + rtol)
+    assert global_norm(u) == pytest.approx(max_norm, rel=rtol)
+    # Direction kept: every element is scaled by the same positive factor.
+    for a, b in zip(tree_leaves(u), tree_leaves(g)):
+        np.testing.assert_allclose(a, b.astype(np.float64) * (max_norm / norm), rtol=rtol, atol=0)
