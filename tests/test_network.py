@@ -307,3 +307,27 @@ def test_non_finite_params_are_an_error_not_a_nan(bad, where):
         with pytest.raises(ValueError, match=msg):
             call()
     assert _same(before, broken)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(["float32", "float64"]), st.sampled_from([np.nan, np.inf, -np.inf]),
+       st.integers(0, 2047), st.integers(0, 63))
+def test_a_non_finite_value_anywhere_in_a_large_X_is_found(dtype, bad, row, col):
+    # Large inputs are checked through a BLAS product with ones, small ones through np.sum.
+    net = fn.Net((64, 8, 2), dtype=dtype)
+    params = fn.init(fn.random.key(0), net)
+    X = np.random.default_rng(0).standard_normal((2048, 64)).astype(dtype)
+    assert fn.forward(net, params, X).shape == (2048, 2)
+    X[row, col] = bad
+    with pytest.raises(ValueError, match="X: expected finite values"):
+        fn.forward(net, params, X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_finite_values_whose_sum_overflows_pass_the_finiteness_check(dtype):
+    from funcnet.checks import all_finite
+
+    big = np.full((512, 256), np.finfo(dtype).max / 4, dtype)
+    assert all_finite(big) and all_finite(big[:, :100]) and all_finite(big[::3])
+    big[300, 7] = np.nan
+    assert not all_finite(big) and not all_finite(big[::3]) and all_finite(big[:, 8:])
