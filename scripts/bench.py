@@ -964,7 +964,7 @@ def main(argv=None):
                   + "; RSS at each epoch's end: " + ", ".join(fmt_mib(b) for b in rss)
                   + f" (data loaded: RSS {fmt_mib(mem['rss_loaded'])}, loading peak {fmt_mib(mem['hwm_loaded'])})")
             # Later epochs are where subnormal numbers would show: an optimizer state that
-            # decays towards zero slows every float op that touches it a hundredfold.
+            # decays towards zero makes the float ops that touch it up to ten times slower.
             times = mem["times"]
             print("    time of each epoch (same run, tracing on): " + ", ".join(fmt_time(t) for t in times)
                   + f" -> last / first {times[-1] / times[0]:.2f}")
