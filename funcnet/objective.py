@@ -19,6 +19,8 @@ True
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .checks import check_key, check_nonneg_float, check_params, check_stats, check_X
@@ -45,6 +47,17 @@ def _l2_penalty(params, l2):
     if not l2:
         return 0.0
     return 0.5 * l2 * sum(float(np.vdot(p["W"], p["W"])) for p in params)
+
+
+def _finite(value: float, net, what: str = "loss") -> float:
+    # Finite params and X (both checked) give a non-finite loss only by overflow: say so here
+    # rather than hand back a NaN or inf, or leave numpy's warning from deep inside.
+    if not math.isfinite(value):
+        raise FloatingPointError(
+            f"{what}: came out {value}: the forward pass overflowed in {net.dtype} "
+            f"(weights or inputs too large for it)"
+        )
+    return value
 
 
 def _value(net, params, X, y, key, l2, head):
@@ -79,7 +92,8 @@ def loss(net: Net, params, X, y, *, key=None, l2: float = 0.0) -> float:
     1.0
     """
     X, y, key, l2, head = _checked(net, params, X, y, key, l2)
-    return _value(net, params, X, y, key, l2, head)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _finite(_value(net, params, X, y, key, l2, head), net)
 
 
 def grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
@@ -108,7 +122,9 @@ def value_and_grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
     (1.0, ['W', 'b'])
     """
     X, y, key, l2, head = _checked(net, params, X, y, key, l2)
-    return _value_and_grad(net, params, X, y, key, l2, head)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        value, grads = _value_and_grad(net, params, X, y, key, l2, head)
+    return _finite(value, net), grads
 
 
 def evaluate(net: Net, params, X, y, *, stats=None) -> dict:
@@ -133,9 +149,11 @@ def evaluate(net: Net, params, X, y, *, stats=None) -> dict:
     check_params(net, params)
     X = check_X(net, X)
     head = HEADS[net.output]
-    z = _forward_eval(net, params, X, check_stats(net, stats))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        z = _forward_eval(net, params, X, check_stats(net, stats))
     y = head.targets(z, y, "y")
-    out = {"loss": head.loss.value(z, y)}
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        out = {"loss": _finite(head.loss.value(z, y), net)}
     if head.classifies:
         out["accuracy"] = _accuracy(head, z, y)
     return out

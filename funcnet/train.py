@@ -311,9 +311,14 @@ def _length(cons) -> int:
     return n
 
 
-def _evaluate(net, head, params, stats, X, y):
+def _evaluate(net, head, params, stats, X, y, epoch):
     z = _forward_eval(net, params, X, stats)
     out = {"val_loss": head.loss.value(z, y)}
+    if not math.isfinite(out["val_loss"]):
+        raise FloatingPointError(
+            f"training diverged: the validation loss became {out['val_loss']} after epoch "
+            f"{epoch + 1}; try a smaller learning rate"
+        )
     if head.classifies:
         out["val_accuracy"] = _accuracy(head, z, y)
     return out
@@ -417,7 +422,7 @@ def fit(
         state, record = _run_epoch(step, batches, run.state, epoch, head.classifies, grad_norms)
         best, waited, stop = run.best, run.waited, False
         if validation is not None:
-            record.update(_evaluate(net, head, state.params, state.stats, Xv, yv))
+            record.update(_evaluate(net, head, state.params, state.stats, Xv, yv, epoch))
             if patience is not None:
                 if best is None or record["val_loss"] < best[0] - min_delta:
                     best, waited = (record["val_loss"], epoch + 1, state.params, state.stats), 0

@@ -331,3 +331,29 @@ def test_finite_values_whose_sum_overflows_pass_the_finiteness_check(dtype):
     assert all_finite(big) and all_finite(big[:, :100]) and all_finite(big[::3])
     big[300, 7] = np.nan
     assert not all_finite(big) and not all_finite(big[::3]) and all_finite(big[:, 8:])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_an_overflowing_forward_pass_is_an_error_not_a_nan(dtype):
+    # Finite but huge weights: the logits overflow to inf, the loss would be NaN or inf.
+    net = fn.Net((3, 4, 2), dtype=dtype)
+    params = fn.init(fn.random.key(0), net)
+    big = np.finfo(dtype).max / 4
+    huge = ({"W": np.full((3, 4), big, dtype), "b": params[0]["b"]}, params[1])
+    X, y = np.ones((5, 3), dtype), np.array([0, 1, 0, 1, 1])
+    before = _copy((huge, X, y))
+    for call in (lambda: fn.loss(net, huge, X, y), lambda: fn.value_and_grad(net, huge, X, y),
+                 lambda: fn.grad(net, huge, X, y), lambda: fn.evaluate(net, huge, X, y)):
+        with pytest.raises(FloatingPointError, match=rf"loss: came out .*overflowed in {dtype}"):
+            call()
+    assert _same(before, (huge, X, y))
+
+
+def test_a_diverging_validation_loss_stops_fit_with_its_epoch():
+    net = fn.Net((2, 4, 2), dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    params = (dict(params[0], W=np.ones((2, 4))), params[1])
+    X, y = np.ones((8, 2)), np.array([0, 1] * 4)
+    Xv = np.full((4, 2), 0.9 * np.finfo(np.float64).max)  # finite; 0.9 max + 0.9 max is not
+    with pytest.raises(FloatingPointError, match=r"validation loss became .* after epoch 1"):
+        fn.fit(net, params, X, y, key=fn.random.key(1), epochs=2, validation=(Xv, y[:4]))
