@@ -32,7 +32,8 @@ decays while its gradient is zero (velocities, moments) is flushed every few ste
 below ``128 * finfo(dtype).tiny`` that pure decay would carry into the subnormal floats are
 set to 0, as hardware flush-to-zero would, because x86 handles many operations on subnormals
 in slow microcode (an Adam epoch on Fashion-MNIST went from 0.8 s to 1.3 s at the third epoch
-without it). No update can show the difference: it is below 2e-36 in float32.
+without it). No update can show the difference: it is below 2e-36 in float32. Only float32
+and float64 state is flushed; NumPy computes float16 in float32, where it costs nothing.
 
 >>> params = ({"W": np.array([[1.0]]), "b": np.array([0.5])},)
 >>> grads = ({"W": np.array([[2.0]]), "b": np.array([1.0])},)
@@ -375,14 +376,15 @@ def _rate_at(lr, count):
 # Hardware flush-to-zero (which XLA turns on) cannot be set from NumPy, so every few steps the
 # state entries that pure decay would carry below tiny before the next flush are set to 0.
 _FLUSH_EVERY = 16
+_FLUSHED = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _flush_period(decay: float) -> int:
     """Steps between flushes of a state that decays by ``decay`` a step (0: never)."""
-    if decay < 1 / 64:  # such a state falls through the subnormals in three or four steps
-        return 0
+    if decay < 1 / 64:  # such a state falls through the subnormals in a few steps (4 in
+        return 0  # float32, 9 in float64)
     # The threshold 2 * tiny / decay**k (twice for rounding) is kept under 128 * tiny (2e-36
-    # in float32, 3e-306 in float64), a change no update can show: k = 16 for decays >= 0.77.
+    # in float32, 3e-306 in float64), a change no update can show: k = 16 for decays >= 0.7712.
     return max(1, min(_FLUSH_EVERY, int(math.log(64.0) / -math.log(decay))))
 
 
@@ -393,8 +395,12 @@ def _flush_tiny_(leaves, decay: float, count: int) -> None:
     if not k or count % k:
         return
     for a in leaves:
-        limit = 2.0 * float(np.finfo(a.dtype).tiny) / decay**k
-        np.copyto(a, 0, where=np.abs(a) < limit)
+        # float32 and float64 only: NumPy computes float16 in float32, where its subnormals
+        # are normal and cost nothing, while float16's tiny (6e-5) is among real values.
+        # (A hand-built 0-d state comes back from the kernels as a NumPy scalar: left alone.)
+        if isinstance(a, np.ndarray) and a.ndim and a.dtype in _FLUSHED:
+            limit = 2.0 * float(np.finfo(a.dtype).tiny) / decay**k
+            np.copyto(a, 0, where=np.abs(a) < limit)
 
 
 # --- kernels: one leaf each; every array written to is allocated right here ---

@@ -118,3 +118,50 @@ def test_without_the_flush_the_same_decay_does_reach_subnormals(name, monkeypatc
         _, state = opt.update(({"b": np.zeros(2, np.float32)},), state, params)
         counts.append(subnormal_count(state))
     assert max(counts) > 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_flush_zeroes_below_its_limit_and_keeps_everything_above(dtype):
+    # momentum 0.9: a flush every 16 steps with limit 2 * tiny / 0.9**16 (about 10.8 tiny).
+    tiny = float(np.finfo(dtype).tiny)
+    limit = 2 * tiny / 0.9**16
+    # The flush looks at the new velocity, 0.9 v: these make it 0.5, 0.99, 1.05 limits, ...
+    v = np.array([0.5 * limit, 0.99 * limit, 1.05 * limit, 200 * tiny, -200 * tiny, 1.0], dtype) / dtype(0.9)
+    params = ({"b": np.zeros(6, dtype)},)
+    state = optim.TraceState(15, ({"b": v},))
+    _, new = optim.momentum(0.1, mu=0.9).update(({"b": np.zeros(6, dtype)},), state, params)
+    plain = v * dtype(0.9)  # what the step computes before the flush
+    got = new.velocity[0]["b"]
+    assert got[0] == 0 and got[1] == 0  # below the limit: flushed
+    assert np.all(plain[2:5] != 0)
+    np.testing.assert_array_equal(got[2:], plain[2:])  # above the limit: the plain arithmetic
+
+
+def test_float16_state_is_never_flushed():
+    # NumPy computes float16 in float32, so its subnormals are not slow, and float16's tiny
+    # (6e-5) lies among real moments: flushing there would change updates.
+    params = ({"b": np.zeros(1, np.float16)},)
+    opt = optim.adam(1e-3)
+    state = opt.init(params)
+    g = ({"b": np.array([0.05], np.float16)},)
+    for _ in range(20):
+        _, state = opt.update(g, state, params)
+        assert state.nu[0]["b"][0] > 0  # 0.05**2 * (1 - 0.999**t) stays below float16's tiny
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optim.chain(optim.clip_by_global_norm(1.0), optim.trace(0.9, nesterov=True),
+                        optim.scale_by_learning_rate(0.1)),
+    lambda: optim.chain(optim.scale_by_adam(b1=0.5, b2=0.9), optim.scale(-0.01)),
+])
+def test_chained_states_are_flushed_too(make):
+    opt = make()
+    params = ({"W": np.zeros((2, 2), np.float32)},)
+    _, state = opt.update(({"W": np.full((2, 2), 1e-30, np.float32)},), opt.init(params), params)
+    zero = ({"W": np.zeros((2, 2), np.float32)},)
+    late = []
+    for _ in range(300):
+        _, state = opt.update(zero, state, params)
+        if state.count >= 16:
+            late.append(subnormal_count(state))
+    assert max(late) == 0
