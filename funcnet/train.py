@@ -436,10 +436,11 @@ def fit(
     # Overflow shows up as a non-finite loss, which the epoch loop reports with its epoch and
     # batch; numpy's own warnings from deep inside would only say less, later.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        # The first run enters as the head of the sequence rather than as accumulate's
-        # `initial`, which its generator would hold to the end: the initial optimizer state
-        # (Adam's zero moments, as large as the params) would stay alive through every epoch.
-        runs = toolz.accumulate(run_epoch, toolz.cons(_start(params, optimizer, stats), range(epochs)))
+        # The first run is made by the sequence itself, not passed as accumulate's `initial`
+        # (or through toolz.cons, whose itertools.chain keeps its arguments): either would
+        # hold the initial optimizer state (Adam's zero moments, as large as the params)
+        # through every epoch.
+        runs = toolz.accumulate(run_epoch, _start_then(params, optimizer, stats, range(epochs)))
         # Keep epochs up to and including the one that decided to stop.
         last = toolz.last(_until_stop(runs))
     records = _unroll(last.records)
@@ -450,8 +451,10 @@ def fit(
     return FitResult(last.state.params, history, last.state.stats, last.state.opt_state)
 
 
-def _start(params, optimizer, stats) -> _Run:
-    return _Run(TrainState(params, optimizer.init(params), stats), (), None, 0, False)
+def _start_then(params, optimizer, stats, epochs):
+    """The initial run, then the epochs: a generator, so nothing keeps the run once used."""
+    yield _Run(TrainState(params, optimizer.init(params), stats), (), None, 0, False)
+    yield from epochs
 
 
 def _unroll(cons) -> list:

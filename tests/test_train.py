@@ -347,3 +347,32 @@ def test_fit_accepts_a_users_own_optimizer_pair():
     broken = fn.optim.Optimizer(init, lambda g, c, p: (g[:1], c + 1))
     with pytest.raises(TypeError, match="params has .* but the optimizer's updates has"):
         fn.fit(net, params, X, y, key=fn.random.key(1), optimizer=broken)
+
+
+def test_fit_lets_go_of_the_initial_optimizer_state_after_the_first_epoch():
+    # Adam's initial moments are as large as the params: a fold that kept them would hold one
+    # more copy of the model for the whole run.
+    import gc
+    import weakref
+
+    net = fn.Net((4, 8, 2))
+    params = fn.init(fn.random.key(0), net)
+    base, refs = fn.optim.adam(1e-3), []
+
+    def init(p):
+        s = base.init(p)
+        refs.append(weakref.ref(s.mu[0]["W"]))
+        return s
+
+    opt = fn.optim.Optimizer(init, base.update)
+    X = np.random.default_rng(0).random((64, 4)).astype(np.float32)
+    alive = []
+
+    def callback(record):
+        gc.collect()
+        alive.append(refs[0]() is not None)
+
+    fn.fit(net, params, X, np.arange(64) % 2, key=fn.random.key(1), optimizer=opt, epochs=3,
+           callback=callback)
+    # During epoch 1 the fold still holds the state that epoch started from; after it, nothing.
+    assert alive == [True, False, False]
