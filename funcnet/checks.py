@@ -64,7 +64,7 @@ def check_X(net, X, name: str = "X") -> np.ndarray:
 
 
 def all_finite(a: np.ndarray) -> bool:
-    """Whether every element is finite, without allocating an array the size of ``a``."""
+    """Whether every element is finite; a mask the size of ``a`` only when a finite sum overflows."""
     # NaN and inf make the sum non-finite; only a finite sum that overflowed needs the
     # element-wise look, which allocates a boolean mask.
     with np.errstate(over="ignore", invalid="ignore"):

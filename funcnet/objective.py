@@ -46,7 +46,16 @@ def _checked(net, params, X, y, key, l2):
 def _l2_penalty(params, l2):
     if not l2:
         return 0.0
-    return 0.5 * l2 * sum(float(np.vdot(p["W"], p["W"])) for p in params)
+    total = 0.0
+    for p in params:
+        w = p["W"]
+        with np.errstate(over="ignore"):
+            squares = float(np.vdot(w, w))  # float32 weights sum in float32 (BLAS sdot)
+        if not math.isfinite(squares):  # weights above ~1.8e19: sum them again in float64
+            w64 = w.astype(np.float64).ravel()
+            squares = float(np.dot(w64, w64))
+        total += squares
+    return 0.5 * l2 * total
 
 
 def _finite(value: float, net, what: str = "loss") -> float:
@@ -54,8 +63,8 @@ def _finite(value: float, net, what: str = "loss") -> float:
     # rather than hand back a NaN or inf, or leave numpy's warning from deep inside.
     if not math.isfinite(value):
         raise FloatingPointError(
-            f"{what}: came out {value}: the forward pass overflowed in {net.dtype} "
-            f"(weights or inputs too large for it)"
+            f"{what}: came out {value}: it overflowed in {net.dtype} "
+            f"(weights, inputs or targets too large for it)"
         )
     return value
 
@@ -85,6 +94,9 @@ def loss(net: Net, params, X, y, *, key=None, l2: float = 0.0) -> float:
     Returns:
         A Python float.
 
+    Raises:
+        FloatingPointError: the loss overflowed in ``net.dtype`` (it is never NaN or inf).
+
     >>> from funcnet.random import key
     >>> from funcnet.network import Net, init
     >>> net = Net((2, 3), output="identity", dtype="float64")
@@ -102,6 +114,9 @@ def grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
     Returns:
         A tree with exactly the params' structure, shapes and dtypes.
 
+    Raises:
+        FloatingPointError: the loss overflowed in ``net.dtype``, as for :func:`loss`.
+
     >>> from funcnet.random import key
     >>> from funcnet.network import Net, init
     >>> net = Net((2, 3), output="identity", dtype="float64")
@@ -113,6 +128,9 @@ def grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
 
 def value_and_grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
     """:func:`loss` and :func:`grad` from one forward pass: ``(float, grads)``.
+
+    Raises:
+        FloatingPointError: the loss overflowed in ``net.dtype``, as for :func:`loss`.
 
     >>> from funcnet.random import key
     >>> from funcnet.network import Net, init
@@ -137,6 +155,9 @@ def evaluate(net: Net, params, X, y, *, stats=None) -> dict:
     Returns:
         ``{"loss": float}``, plus ``"accuracy"`` for classification heads. The loss is the
         head's loss without the L2 term: what a validation curve shows.
+
+    Raises:
+        FloatingPointError: the loss overflowed in ``net.dtype``, as for :func:`loss`.
 
     >>> from funcnet.random import key
     >>> from funcnet.network import Net, init
