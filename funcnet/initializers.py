@@ -32,6 +32,7 @@ from typing import Callable
 import numpy as np
 
 from . import random as rnd
+from .activations import get_activation
 
 __all__ = ["INITIALIZERS", "get_initializer", "default_init"]
 
@@ -46,9 +47,16 @@ def _size(n, name: str) -> int:
     return int(n)
 
 
-def _normal(scale: Callable[[int, int], float]):
-    def init(k, n_in, n_out, dtype):
-        """Normal weights, mean 0, std ``scale(n_in, n_out)`` (see the module's table).
+def _scheme(draw: Callable, what: str):
+    """An initializer ``init(k, n_in, n_out, dtype)``: ``draw(k, shape, dtype, scale)`` with
+    the scale ``scale(n_in, n_out)`` of the module's table."""
+
+    def make(scale: Callable[[int, int], float]):
+        def init(k, n_in, n_out, dtype):
+            n_in, n_out = _size(n_in, "n_in"), _size(n_out, "n_out")
+            return draw(k, (n_in, n_out), dtype, scale(n_in, n_out))
+
+        init.__doc__ = f"""{what} (see the module's table).
 
         Args:
             k: a :class:`funcnet.random.Key`; the same key gives the same weights.
@@ -58,29 +66,15 @@ def _normal(scale: Callable[[int, int], float]):
         Returns:
             A new (n_in, n_out) array of ``dtype``.
         """
-        n_in, n_out = _size(n_in, "n_in"), _size(n_out, "n_out")
-        return rnd.normal(k, (n_in, n_out), dtype, std=scale(n_in, n_out))
+        return init
 
-    return init
+    return make
 
 
-def _uniform(scale: Callable[[int, int], float]):
-    def init(k, n_in, n_out, dtype):
-        """Uniform weights on ``[-limit, limit)``, limit ``scale(n_in, n_out)`` (see the table).
-
-        Args:
-            k: a :class:`funcnet.random.Key`; the same key gives the same weights.
-            n_in, n_out: fan-in and fan-out, positive integers.
-            dtype: float32 or float64.
-
-        Returns:
-            A new (n_in, n_out) array of ``dtype``.
-        """
-        n_in, n_out = _size(n_in, "n_in"), _size(n_out, "n_out")
-        lim = scale(n_in, n_out)
-        return rnd.uniform(k, (n_in, n_out), dtype, low=-lim, high=lim)
-
-    return init
+_normal = _scheme(lambda k, shape, dtype, std: rnd.normal(k, shape, dtype, std=std),
+                  "Normal weights, mean 0, std ``scale(n_in, n_out)``")
+_uniform = _scheme(lambda k, shape, dtype, lim: rnd.uniform(k, shape, dtype, low=-lim, high=lim),
+                   "Uniform weights on ``[-limit, limit)``, limit ``scale(n_in, n_out)``")
 
 
 INITIALIZERS: dict[str, Callable] = {
@@ -116,12 +110,7 @@ def default_init(activation: str) -> str:
     Traceback (most recent call last):
     ValueError: activation: expected one of ['gelu', 'identity', 'leaky_relu', 'relu', 'sigmoid', 'silu', 'softplus', 'tanh'], got 'swish'
     """
-    try:
-        return _DEFAULTS[activation]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"activation: expected one of {sorted(_DEFAULTS)}, got {activation!r}"
-        ) from None
+    return _DEFAULTS[get_activation(activation).name]
 
 
 def get_initializer(name: str) -> Callable:

@@ -26,7 +26,7 @@ import numpy as np
 from .checks import check_key, check_nonneg_float, check_params, check_stats, check_X
 from .losses import HEADS
 from .network import Net, _accuracy, _backward, _check_net, _forward_eval, _forward_train
-from .tree import global_norm, tree_leaves, tree_map
+from .tree import _sum_squares, global_norm, tree_leaves, tree_map
 
 __all__ = ["loss", "grad", "value_and_grad", "evaluate", "gradcheck", "gradcheck_tree"]
 
@@ -46,16 +46,12 @@ def _checked(net, params, X, y, key, l2):
 def _l2_penalty(params, l2):
     if not l2:
         return 0.0
-    total = 0.0
-    for p in params:
-        w = p["W"]
-        with np.errstate(over="ignore"):
-            squares = float(np.vdot(w, w))  # float32 weights sum in float32 (BLAS sdot)
-        if not math.isfinite(squares):  # weights above ~1.8e19: sum them again in float64
-            w64 = w.astype(np.float64).ravel()
-            squares = float(np.dot(w64, w64))
-        total += squares
-    return 0.5 * l2 * total
+    weights = [p["W"] for p in params]
+    squares = _sum_squares(weights)[0]  # float32 weights: BLAS sums in float32
+    if not math.isfinite(squares):  # weights above ~1.8e19 overflowed it: take it in float64
+        norm = global_norm(weights)
+        squares = norm * norm  # inf only if the penalty itself is beyond float64
+    return 0.5 * l2 * squares
 
 
 def _finite(value: float, net, what: str = "loss") -> float:
@@ -172,8 +168,7 @@ def evaluate(net: Net, params, X, y, *, stats=None) -> dict:
     head = HEADS[net.output]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         z = _forward_eval(net, params, X, check_stats(net, stats))
-    y = head.targets(z, y, "y")
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        y = head.targets(z, y, "y")
         out = {"loss": _finite(head.loss.value(z, y), net)}
     if head.classifies:
         out["accuracy"] = _accuracy(head, z, y)

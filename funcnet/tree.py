@@ -158,3 +158,55 @@ def global_norm(tree) -> float:
             if math.isfinite(scale):
                 return scale * math.sqrt(sum(float(np.dot(a / scale, a / scale)) for a in leaves))
     return math.sqrt(total)
+
+
+# float32 dot products sum in float32 (BLAS sdot): relative error about 1e-8 at 1e5 normal
+# values, 1e-6 at 2**20 and 3e-5 at 1e7. Larger leaves are summed in pieces of this many
+# elements, the pieces added in float64, which bounds the error at the 2**20 level.
+_CHUNK = 1 << 20
+
+
+def _sum_squares(leaves, _f32=np.dtype(np.float32), _f64=np.dtype(np.float64), _vdot=np.vdot):
+    """The sum of the squares of every element of ``leaves``, and whether all are float32/64.
+
+    One BLAS dot product per float32 or float64 leaf of at most ``_CHUNK`` elements, the
+    leaves added in float64, in leaf order: what clipping by global norm and the L2 penalty
+    take every step, without the float64 copies :func:`global_norm` makes. The sum is inf when it
+    overflows, NaN when a leaf holds NaN.
+
+    The keyword defaults are constants bound as locals: this loop runs for every leaf at
+    every step, and the global lookups were most of what it added to the plain sum.
+
+    Returns:
+        ``(sum as a Python float, True if every leaf is float32 or float64)``.
+    """
+    total = 0.0
+    plain = True
+    for g in leaves:
+        d = g.dtype
+        # `is` matches numpy's shared dtype objects; any other float32 (say a byte-swapped
+        # one) takes the slower branch and gets the same sum.
+        if (d is _f32 or d is _f64) and g.size <= _CHUNK:
+            # vdot of an array with itself: one pass, no temporary the size of the array.
+            total += float(_vdot(g, g))
+        else:
+            total += _sum_squares_chunked(g)
+            plain = plain and d.char in "fd"
+    return total, plain
+
+
+def _sum_squares_chunked(g) -> float:
+    """The sum of squares of one large or unusual leaf, ``_CHUNK`` elements at a time.
+
+    Other dtypes are widened to at least float64 first: float16 squares overflow at 256 and
+    sum in float16, integers wrap.
+    """
+    flat = g.reshape(-1)
+    wide = None if flat.dtype.char in "fd" else np.promote_types(flat.dtype, np.float64)
+    total = 0.0
+    for start in range(0, flat.size, _CHUNK):
+        c = flat[start:start + _CHUNK]
+        if wide is not None:
+            c = c.astype(wide)
+        total += float(np.vdot(c, c))
+    return total

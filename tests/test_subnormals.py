@@ -102,8 +102,10 @@ def test_flush_threshold_stays_within_128_tiny(decay):
     if decay < 1 / 64:
         assert k == 0
     else:
-        assert 1 <= k <= 16
+        assert k in range(1, 17)
         assert 2.0 / decay**k <= 128.0 * (1 + 1e-12)
+        # ...and no rarer flush would do: one step more would cross the bound (or pass 16).
+        assert k == 16 or 2.0 / decay ** (k + 1) > 128.0 * (1 - 1e-12)
 
 
 @pytest.mark.parametrize("name", ["momentum", "adam"])
