@@ -13,13 +13,14 @@ and every public function returns new values without touching its arguments.
 1.0
 """
 
+from . import checks
 from . import random
 from . import tree
+from . import layers
 from .activations import ACTIVATIONS, Activation, log_softmax, softmax
 from .initializers import INITIALIZERS
 from .losses import (
     HEADS,
-    LOSSES,
     binary_cross_entropy,
     binary_cross_entropy_grad,
     mean_squared_error,
@@ -42,9 +43,9 @@ from .objective import evaluate, grad, gradcheck, gradcheck_tree, loss, value_an
 from . import optim
 from .optim import apply_updates, sgd_step
 from . import schedules
-from .train import FitResult, StepMetrics, TrainState, fit, make_train_step, train_step
+from .train import Batch, FitResult, StepMetrics, TrainState, fit, make_train_step, train_step
 from .lr_finder import LRFindResult, lr_find
-from .tree import tree_leaves, tree_map, tree_structure, tree_zip
+from .tree import tree_leaves, tree_map, tree_structure, tree_unflatten, tree_zip
 from . import datasets
 
 __version__ = "0.1.0"
@@ -52,10 +53,10 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "Activation",
+    "Batch",
     "FitResult",
     "HEADS",
     "INITIALIZERS",
-    "LOSSES",
     "LRFindResult",
     "Net",
     "StepMetrics",
@@ -65,6 +66,7 @@ __all__ = [
     "backward",
     "binary_cross_entropy",
     "binary_cross_entropy_grad",
+    "checks",
     "datasets",
     "evaluate",
     "fit",
@@ -75,6 +77,7 @@ __all__ = [
     "gradcheck_tree",
     "init",
     "init_stats",
+    "layers",
     "log_softmax",
     "loss",
     "lr_find",
@@ -95,6 +98,7 @@ __all__ = [
     "tree_leaves",
     "tree_map",
     "tree_structure",
+    "tree_unflatten",
     "tree_zip",
     "value_and_grad",
 ]

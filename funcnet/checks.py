@@ -1,131 +1,341 @@
-"""Input checks for the public boundary: one clear error naming the argument, never deep inside.
+"""The one vocabulary of argument checks that every public function uses.
 
-Every public function checks its inputs once, here, and the kernels behind it trust the data.
-Nothing here changes or copies the caller's arrays unless a dtype conversion is needed.
+One rule: ``TypeError`` when an argument is the wrong kind of thing (a float where a count is
+needed, a list where a key is, a tree of another structure), ``ValueError`` when it is the
+right kind with a wrong value (a negative count, a NaN rate, a shape that does not fit). Every
+message reads ``name: expected WHAT, got WHAT CAME``. Each check returns the value in the form
+the internals use (a Python ``int``/``float``/``bool``, an ndarray), so a public function
+checks its arguments once, here, and the functions behind it trust them.
+
+>>> integer(3, "epochs", low=1)
+3
+>>> integer(2.0, "epochs", low=1)
+Traceback (most recent call last):
+TypeError: epochs: expected an integer >= 1, got 2.0 (float)
+>>> real(0.5, "dropout", low=0, high=1, high_open=True)
+0.5
+>>> real(10**400, "lr", low=0, low_open=True)
+Traceback (most recent call last):
+ValueError: lr: expected a finite number > 0, got an integer too large for a float
 """
 
 from __future__ import annotations
 
+import math
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
 
-from .random import Key
+from .tree import tree_check_same, tree_leaves, tree_paths
+
+__all__ = [
+    "integer",
+    "real",
+    "boolean",
+    "choice",
+    "function",
+    "instance",
+    "key",
+    "float_dtype",
+    "samples",
+    "finite",
+    "all_finite",
+    "describe_non_finite",
+    "arrays_like",
+    "show",
+]
 
 
-def check_key(key, name: str = "key", *, required: bool = True):
-    if key is None and not required:
-        return None
-    if not isinstance(key, Key):
-        raise TypeError(
-            f"{name}: expected a funcnet.random.Key (from funcnet.random.key(seed)), "
-            f"got {type(key).__name__}"
-        )
-    return key
+def show(value, limit: int = 60) -> str:
+    """A short description of ``value`` for an error message: its repr (cut at ``limit``
+    characters) and, unless it is a plain int, str, bool or None, its type; arrays by shape
+    and dtype."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    try:
+        text = repr(value)
+    except Exception:  # a repr that raises is still a value to name
+        text = "<unprintable>"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    if type(value) in (int, str, bool, type(None)):
+        return text
+    return f"{text} ({type(value).__name__})"
 
 
-def check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
+def _range_text(kind: str, low, high, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f"{kind} in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{kind} {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{kind} {'<' if high_open else '<='} {high:g}"
+    return kind
 
 
-def check_nonneg_float(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
-    return float(value)
+def integer(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """A Python or NumPy integer (not a bool, not a whole float) within ``[low, high]``.
 
+    A float is refused even when whole: ``2.0`` is most likely a computed size (``n / 2``)
+    that happens to be exact this time, and ``int()`` would hide the next one that is not.
 
-def check_X(net, X, name: str = "X") -> np.ndarray:
-    """A finite, non-empty 2-D float array with ``net.sizes[0]`` columns.
-
-    Integer and boolean inputs are converted to the net's dtype (numbers, not a silent
-    upcast); float inputs keep their dtype.
+    >>> integer(np.int64(5), "n", low=0)
+    5
+    >>> integer(-1, "n", low=0)
+    Traceback (most recent call last):
+    ValueError: n: expected an integer >= 0, got -1
     """
+    if type(value) is int and (low is None or value >= low) and (high is None or value <= high):
+        return value  # the common case, without the general checks
+    want = _range_text("an integer", low, high, False, False)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected {want}, got {show(value)}")
+    v = int(value)
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise ValueError(f"{name}: expected {want}, got {show(value)}")
+    return v
+
+
+def real(value, name: str, *, low: float | None = None, high: float | None = None,
+         low_open: bool = False, high_open: bool = False) -> float:
+    """A finite real number (int, float, NumPy scalar, Fraction; not a bool) within bounds.
+
+    Returns:
+        The value as a Python float.
+
+    >>> real(1, "lr", low=0, low_open=True)
+    1.0
+    >>> real(float("nan"), "lr", low=0, low_open=True)
+    Traceback (most recent call last):
+    ValueError: lr: expected a finite number > 0, got nan
+    >>> real("0.1", "lr")
+    Traceback (most recent call last):
+    TypeError: lr: expected a finite number, got '0.1'
+    """
+    want = _range_text("a finite number", low, high, low_open, high_open)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected {want}, got {show(value)}")
+    try:
+        v = float(value)
+    except OverflowError:  # an int (or Fraction) beyond the float range
+        raise ValueError(f"{name}: expected {want}, got an integer too large for a float") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name}: expected {want}, got {v}")
+    if (low is not None and (v <= low if low_open else v < low)) or \
+            (high is not None and (v >= high if high_open else v > high)):
+        raise ValueError(f"{name}: expected {want}, got {show(value)}")
+    return v
+
+
+def boolean(value, name: str) -> bool:
+    """``True`` or ``False`` (NumPy bools too); ``0`` and ``1`` are not flags.
+
+    >>> boolean(np.True_, "shuffle")
+    True
+    >>> boolean(1, "shuffle")
+    Traceback (most recent call last):
+    TypeError: shuffle: expected True or False, got 1
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {show(value)}")
+    return bool(value)
+
+
+def choice(value, name: str, options) -> str:
+    """One of the names in ``options`` (strings).
+
+    >>> choice("relu", "activation", ["relu", "tanh"])
+    'relu'
+    >>> choice("rleu", "activation", ["relu", "tanh"])
+    Traceback (most recent call last):
+    ValueError: activation: expected one of ['relu', 'tanh'], got 'rleu'
+    """
+    options = sorted(options)
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected one of {options}, got {show(value)}")
+    if value not in options:
+        raise ValueError(f"{name}: expected one of {options}, got {show(value)}")
+    return value
+
+
+def function(value, name: str, want: str = "a function"):
+    """Something callable.
+
+    >>> function(None, "callback", "a function record -> bool")
+    Traceback (most recent call last):
+    TypeError: callback: expected a function record -> bool, got None
+    """
+    if not callable(value):
+        raise TypeError(f"{name}: expected {want}, got {show(value)}")
+    return value
+
+
+def instance(value, name: str, cls, want: str):
+    """An instance of ``cls``; the message says ``want`` (e.g. "a funcnet.Net").
+
+    >>> instance([], "net", dict, "a dict")
+    Traceback (most recent call last):
+    TypeError: net: expected a dict, got [] (list)
+    """
+    if not isinstance(value, cls):
+        raise TypeError(f"{name}: expected {want}, got {show(value)}")
+    return value
+
+
+def key(value, name: str = "key", *, required: bool = True):
+    """A :class:`funcnet.random.Key` made by ``funcnet.random.key`` or derived from one.
+
+    A key is four 32-bit words; one built by hand with anything else (``Key(None)`` would
+    make NumPy draw fresh OS entropy, so equal keys gave different numbers) is refused.
+
+    >>> from funcnet.random import Key
+    >>> key(Key(None))
+    Traceback (most recent call last):
+    ValueError: key: expected four integers in [0, 2**32) (a key from funcnet.random.key(seed)), got Key(words=None)
+    """
+    from .random import Key  # random checks its own arguments with this module
+
+    if value is None and not required:
+        return None
+    if not isinstance(value, Key):
+        raise TypeError(
+            f"{name}: expected a funcnet.random.Key (from funcnet.random.key(seed)), got {show(value)}"
+        )
+    w = value.words
+    if not (
+        type(w) is tuple
+        and len(w) == 4
+        and all(type(x) is int and 0 <= x < 1 << 32 for x in w)
+    ):
+        raise ValueError(
+            f"{name}: expected four integers in [0, 2**32) (a key from funcnet.random.key(seed)), "
+            f"got {value!r:.100}"
+        )
+    return value
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_all_true = np.logical_and.reduce
+
+
+def float_dtype(value, name: str = "dtype") -> np.dtype:
+    """``float32`` or ``float64``, given as a name, a NumPy type or a dtype.
+
+    >>> float_dtype("float32")
+    dtype('float32')
+    >>> float_dtype("float16")
+    Traceback (most recent call last):
+    ValueError: dtype: expected float32 or float64, got float16
+    """
+    try:
+        dt = np.dtype(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected float32 or float64, got {show(value)}") from None
+    if dt not in _FLOATS:
+        raise ValueError(f"{name}: expected float32 or float64, got {dt}")
+    return dt
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """Whether every element of a float array is finite, without a mask the size of a large ``a``."""
+    if a.size < 1 << 16:
+        return bool(_all_true(np.isfinite(a), axis=None))
+    # A large array: NaN and inf make its sum non-finite, and only a finite sum that overflowed
+    # needs the element-wise look. Row sums as a product with ones go through BLAS, a third
+    # of the time of np.sum on a large float32 matrix; NaN and inf propagate the same way.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if a.ndim == 2 and a.dtype in _FLOATS:
+            total = np.dot(a, np.ones(a.shape[1], a.dtype)).sum()
+        else:
+            total = np.sum(a)
+    if np.isfinite(total):
+        return True
+    return bool(np.isfinite(a).all())
+
+
+def describe_non_finite(a: np.ndarray) -> str:
+    """What is wrong with a non-finite array: counts and the first position.
+
+    >>> describe_non_finite(np.array([[0.0, np.nan], [np.inf, 1.0]]))
+    '1 NaN and 1 inf among 4 values (first at [0, 1])'
+    """
+    nan = int(np.count_nonzero(np.isnan(a)))
+    pos = int(np.count_nonzero(np.isposinf(a)))
+    neg = int(np.count_nonzero(np.isneginf(a)))
+    parts = [f"{c} {what}" for c, what in ((nan, "NaN"), (pos, "inf"), (neg, "-inf")) if c]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    where = ", ".join(str(int(i)) for i in np.argwhere(~np.isfinite(a))[0]) if a.ndim else ""
+    values = "value" if a.size == 1 else "values"
+    return f"{listed} among {a.size} {values} (first at [{where}])"
+
+
+def finite(a: np.ndarray, name: str) -> np.ndarray:
+    """``a`` itself if every element is finite; else a ValueError with counts and a position."""
+    if not all_finite(a):
+        raise ValueError(f"{name}: expected finite values, got {describe_non_finite(a)}")
+    return a
+
+
+def samples(X, name: str, *, features: int, dtype) -> np.ndarray:
+    """Inputs for a net: a finite, non-empty 2-D float array with ``features`` columns.
+
+    Integer and boolean inputs become ``dtype`` (as numbers; no silent upcast); float inputs
+    become ``dtype`` too when they are of another precision, so every computation runs in the
+    params' dtype. The caller's array is returned as it is when nothing needs converting.
+
+    >>> samples([[1, 2]], "X", features=2, dtype=np.float32)
+    array([[1., 2.]], dtype=float32)
+    >>> samples(np.ones((3, 4)), "X", features=2, dtype=np.float32)
+    Traceback (most recent call last):
+    ValueError: X: expected 2 features (columns), got shape (3, 4)
+    """
+    if isinstance(X, (str, bytes, Mapping)):
+        raise TypeError(f"{name}: expected a 2-D numeric array, got {show(X)}")
     try:
         X = np.asarray(X)
     except Exception as e:  # ragged lists and the like
         raise TypeError(f"{name}: expected a 2-D numeric array, got {type(X).__name__} ({e})") from None
-    if X.dtype.kind in "biu":
-        X = X.astype(net.dtype)
-    elif X.dtype.kind != "f":
+    if X.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected a numeric array, got dtype {X.dtype}")
     if X.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array (samples, features), got shape {X.shape}")
     if X.shape[0] == 0:
         raise ValueError(f"{name}: expected at least one sample, got shape {X.shape}")
-    if X.shape[1] != net.sizes[0]:
-        raise ValueError(
-            f"{name}: expected {net.sizes[0]} features (net.sizes[0]), got shape {X.shape}"
-        )
-    if not all_finite(X):
-        raise ValueError(f"{name}: expected finite values, got NaN or inf")
+    if X.shape[1] != features:
+        raise ValueError(f"{name}: expected {features} features (columns), got shape {X.shape}")
+    if X.dtype.kind == "f":
+        finite(X, name)  # before a cast, which could turn a huge float64 into inf
+    if X.dtype != dtype:
+        with np.errstate(over="ignore"):
+            X = X.astype(dtype)
+        finite(X, f"{name} (as {np.dtype(dtype)})")
     return X
 
 
-def all_finite(a: np.ndarray) -> bool:
-    """Whether every element is finite; a mask the size of ``a`` only when a finite sum overflows."""
-    # NaN and inf make the sum non-finite; only a finite sum that overflowed needs the
-    # element-wise look, which allocates a boolean mask.
-    with np.errstate(over="ignore", invalid="ignore"):
-        if a.ndim == 2 and a.size >= 1 << 16 and a.dtype.char in "fd":
-            # The same test through BLAS, as row sums by a product with ones: 7 ms against
-            # 21 ms for np.sum on Fashion-MNIST's 60000x784 float32 (NaN and inf propagate).
-            total = np.dot(a, np.ones(a.shape[1], a.dtype)).sum()
-        else:
-            total = np.sum(a)
-        if np.isfinite(total):
-            return True
-    return bool(np.isfinite(a).all())
+def arrays_like(tree, ref, name: str, ref_name: str, *, dtype=None, check_finite: bool = True) -> None:
+    """``tree`` must have ``ref``'s structure and hold float arrays of ``ref``'s shapes.
 
+    ``ref``'s leaves are arrays (``np.broadcast_to`` views cost no memory). With ``dtype``, every leaf must have that
+    dtype (a stray float64 leaf would silently upcast everything it touches); with
+    ``check_finite``, no leaf may hold NaN or inf. Errors name the leaf by its path.
 
-def check_params(net, params, name: str = "params"):
-    """``params`` must be a tuple of layer dicts of finite arrays, with the keys, shapes and
-    dtype ``net`` implies."""
-    if not isinstance(params, (tuple, list)):
-        raise TypeError(f"{name}: expected a tuple of layer dicts, got {type(params).__name__}")
-    n_layers = len(net.sizes) - 1
-    if len(params) != n_layers:
-        raise ValueError(f"{name}: expected {n_layers} layers for sizes {net.sizes}, got {len(params)}")
-    for i, (layer, n_in, n_out) in enumerate(zip(params, net.sizes[:-1], net.sizes[1:])):
-        if not isinstance(layer, dict):
-            raise TypeError(f"{name}[{i}]: expected a dict, got {type(layer).__name__}")
-        want = expected_shapes(net, i, n_in, n_out)
-        if set(layer) != set(want):
-            raise ValueError(f"{name}[{i}]: expected keys {sorted(want)}, got {sorted(layer)}")
-        for k, shape in want.items():
-            a = layer[k]
-            if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
-                raise TypeError(
-                    f"{name}[{i}][{k!r}]: expected a float numpy array of shape {shape}, "
-                    f"got {type(a).__name__} {getattr(a, 'dtype', '')}"
-                )
-            if a.shape != shape:
-                raise ValueError(f"{name}[{i}][{k!r}]: expected shape {shape}, got {a.shape}")
-            if a.dtype != net.dtype:
-                # A stray float64 leaf would silently upcast everything it touches.
-                raise TypeError(f"{name}[{i}][{k!r}]: expected dtype {net.dtype} (net.dtype), got {a.dtype}")
-            if not all_finite(a):
-                # A NaN weight would otherwise come back as a NaN loss or prediction, silently.
-                raise ValueError(f"{name}[{i}][{k!r}]: expected finite values, got NaN or inf")
-    return params
-
-
-def expected_shapes(net, i: int, n_in: int, n_out: int) -> dict:
-    if net.batchnorm and i < len(net.sizes) - 2:
-        # The bias before batch norm is cancelled by the mean subtraction; beta takes its role.
-        return {"W": (n_in, n_out), "gamma": (n_out,), "beta": (n_out,)}
-    return {"W": (n_in, n_out), "b": (n_out,)}
-
-
-def check_stats(net, stats, name: str = "stats"):
-    if not net.batchnorm:
-        return stats
-    if stats is None:
-        raise ValueError(
-            f"{name}: this net uses batch norm, so evaluation needs the running statistics "
-            f"(funcnet.init_stats(net), or fit(...).stats); got None"
-        )
-    if not isinstance(stats, (tuple, list)) or len(stats) != len(net.sizes) - 1:
-        raise ValueError(f"{name}: expected a tuple of {len(net.sizes) - 1} dicts, got {stats!r:.80}")
-    return stats
+    >>> ref = ({"W": np.zeros((2, 3))},)
+    >>> arrays_like(({"W": np.zeros((3, 2))},), ref, "params", "the net")
+    Traceback (most recent call last):
+    ValueError: params[0]['W']: expected shape (2, 3), got (3, 2)
+    """
+    tree_check_same(ref, tree, names=(ref_name, name))
+    for i, (a, r) in enumerate(zip(tree_leaves(tree), tree_leaves(ref))):
+        if (type(a) is np.ndarray and a.dtype.kind == "f" and a.shape == r.shape
+                and (dtype is None or a.dtype == dtype) and (not check_finite or all_finite(a))):
+            continue
+        where = name + tree_paths(tree)[i][0]
+        shape = np.shape(r)
+        if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+            raise TypeError(f"{where}: expected a float array of shape {shape}, got {show(a)}")
+        if a.shape != shape:
+            raise ValueError(f"{where}: expected shape {shape}, got {a.shape}")
+        if dtype is not None and a.dtype != dtype:
+            raise ValueError(f"{where}: expected dtype {np.dtype(dtype)}, got {a.dtype}")
+        finite(a, where)

@@ -427,9 +427,7 @@ def _net(cfg, n_inputs, n_classes):
 
 
 def _test_loss(net, params, stats, X, y):
-    head = HEADS[net.output]
-    z = fn.forward(net, params, X, stats=stats)
-    return head.loss.value(z, head.targets(z, y, "y"))
+    return fn.evaluate(net, params, X, y, stats=stats)["loss"]
 
 
 # --- progress ---
@@ -537,7 +535,7 @@ def _importable(module):
     return True
 
 
-def write_plots(folder: Path, cfg, net, params, stats, history, data, key) -> list:
+def write_plots(folder: Path, cfg, net, params, stats, history, data, key, best_epoch=None) -> list:
     """Draw the plots that fit the run's dataset into ``folder``; return the file names."""
     from . import plot
 
@@ -549,7 +547,8 @@ def write_plots(folder: Path, cfg, net, params, stats, history, data, key) -> li
         written.append(name)
 
     name = cfg["dataset"]
-    save(plot.loss_curves(history, title=f"{name}: {'-'.join(map(str, net.sizes))} {net.activation}"),
+    save(plot.loss_curves(history, best_epoch=best_epoch,
+                          title=f"{name}: {'-'.join(map(str, net.sizes))} {net.activation}"),
          "loss.png")
     save(plot.grad_norm_curves(history), "grad_norms.png")
     save(plot.grad_norm_bars(history["grad_norm"][-1],
@@ -624,7 +623,7 @@ def _cmd_train(args) -> int:
         _write_json(tmp / "config.json", {**cfg, "funcnet_version": fn.__version__})
         _write_json(tmp / "summary.json", {
             "dataset": cfg["dataset"], "sizes": list(net.sizes),
-            "epochs_run": len(result.history["epoch"]), "best_epoch": result.history.get("best_epoch"),
+            "epochs_run": len(result.history["epoch"]), "best_epoch": result.best_epoch,
             "train_samples": len(Xfit), "test_samples": len(Xte),
             "test_accuracy": test_acc, "test_loss": test_loss, "train_seconds": seconds,
         })
@@ -635,7 +634,7 @@ def _cmd_train(args) -> int:
             note = "plots: skipped, matplotlib is not installed (pip install 'funcnet[plot]')"
         else:
             written = write_plots(tmp, cfg, net, result.params, result.stats, result.history,
-                                  (Xtr, Xte, ytr, yte), keys["plot"])
+                                  (Xtr, Xte, ytr, yte), keys["plot"], result.best_epoch)
             note = "plots: " + ", ".join(written)
         _publish(tmp, out)
     except BaseException:

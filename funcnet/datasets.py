@@ -25,7 +25,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
-import numbers
 import zlib
 import struct
 from importlib import resources
@@ -33,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import checks
 from . import random as rnd
-from .checks import check_key
 
 __all__ = [
     "xor",
@@ -50,31 +49,19 @@ __all__ = [
 
 
 def _count(n, name="n", minimum=1) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {n!r}")
-    return int(n)
+    return checks.integer(n, name, low=minimum)
 
 
 def _nonneg(x, name) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x) or x < 0:
-        raise ValueError(f"{name}: expected a finite number >= 0, got {x!r}")
-    return float(x)
+    return checks.real(x, name, low=0)
 
 
 def _positive(x, name) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x) or x <= 0:
-        raise ValueError(f"{name}: expected a finite number > 0, got {x!r}")
-    return float(x)
+    return checks.real(x, name, low=0, low_open=True)
 
 
 def _dtype(dtype):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: expected a float dtype, got {dtype!r}") from None
-    if dt.kind != "f":
-        raise TypeError(f"dtype: expected a float dtype, got {dt}")
-    return dt
+    return checks.float_dtype(dtype)
 
 
 def _shuffled(k, X, y):
@@ -126,7 +113,7 @@ def xor_clusters(n: int = 400, *, key: rnd.Key, noise: float = 0.25, dtype=np.fl
     ((400, 2), 200)
     """
     n = _count(n, minimum=4)
-    check_key(key)
+    checks.key(key)
     noise = _nonneg(noise, "noise")
     dtype = _dtype(dtype)
     corners = np.array([[1, 1], [-1, -1], [1, -1], [-1, 1]], dtype=np.float64)
@@ -151,7 +138,7 @@ def moons(n: int = 400, *, key: rnd.Key, noise: float = 0.15, dtype=np.float64):
     (2, 3)
     """
     n = _count(n, minimum=2)
-    check_key(key)
+    checks.key(key)
     noise = _nonneg(noise, "noise")
     dtype = _dtype(dtype)
     n_out = n // 2
@@ -175,11 +162,10 @@ def circles(n: int = 400, *, key: rnd.Key, noise: float = 0.1, factor: float = 0
     [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5]
     """
     n = _count(n, minimum=2)
-    check_key(key)
+    checks.key(key)
     noise = _nonneg(noise, "noise")
     dtype = _dtype(dtype)
-    if isinstance(factor, bool) or not (isinstance(factor, numbers.Real) and 0 < factor < 1):
-        raise ValueError(f"factor: expected a number in (0, 1), got {factor!r}")
+    factor = checks.real(factor, "factor", low=0, high=1, low_open=True, high_open=True)
     n_out = n // 2
     n_in = n - n_out
     t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
@@ -213,7 +199,7 @@ def spirals(n: int = 200, *, key: rnd.Key, noise: float = 0.25, turns: float = 2
     ((200, 2), [0.0, 0.0], [1.0, 1.0])
     """
     n = _count(n)
-    check_key(key)
+    checks.key(key)
     noise = _nonneg(noise, "noise")
     turns = _positive(turns, "turns")
     dtype = _dtype(dtype)
@@ -259,9 +245,8 @@ def digits(*, key: rnd.Key | None = None, test_size: float = 0.2, dtype=np.float
     >>> np.bincount(yte).tolist()
     [36, 36, 35, 37, 36, 36, 36, 36, 35, 36]
     """
-    key = rnd.key(0) if key is None else check_key(key)
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0 < test_size < 1:
-        raise ValueError(f"test_size: expected a fraction in (0, 1), got {test_size!r}")
+    key = rnd.key(0) if key is None else checks.key(key)
+    test_size = checks.real(test_size, "test_size", low=0, high=1, low_open=True, high_open=True)
     dtype = _dtype(dtype)
     images, labels = _digits_raw()
     y = labels.astype(np.int64)

@@ -13,7 +13,8 @@ lecun          sqrt(1 / n_in)          sqrt(3 / n_in)
 =============  ======================  ==========================
 
 Sizes must be positive integers (Python or numpy; not bools, not floats such as ``2.0``):
-anything else is a ``TypeError`` or ``ValueError`` naming ``n_in`` or ``n_out``.
+anything else is a ``TypeError`` (the wrong kind) or ``ValueError`` (not positive) naming
+``n_in`` or ``n_out``.
 
 >>> from funcnet.random import key
 >>> W = INITIALIZERS["he_normal"](key(0), 1000, 500, np.float64)
@@ -21,30 +22,20 @@ anything else is a ``TypeError`` or ``ValueError`` naming ``n_in`` or ``n_out``.
 (0.04, 0.04)
 >>> INITIALIZERS["he_normal"](key(0), 0, 500, np.float64)
 Traceback (most recent call last):
-ValueError: n_in: expected a positive integer, got 0
+ValueError: n_in: expected an integer >= 1, got 0
 """
 
 from __future__ import annotations
 
-import numbers
 from typing import Callable
 
 import numpy as np
 
+from . import checks
 from . import random as rnd
 from .activations import get_activation
 
 __all__ = ["INITIALIZERS", "get_initializer", "default_init"]
-
-
-def _size(n, name: str) -> int:
-    # A float size is refused even when whole: 2.0 would most likely be a computed width
-    # (n / 2) that happens to be exact this time, and int() would hide the next one that isn't.
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{name}: expected a positive integer, got {n!r} of type {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {n!r}")
-    return int(n)
 
 
 def _scheme(draw: Callable, what: str):
@@ -53,7 +44,7 @@ def _scheme(draw: Callable, what: str):
 
     def make(scale: Callable[[int, int], float]):
         def init(k, n_in, n_out, dtype):
-            n_in, n_out = _size(n_in, "n_in"), _size(n_out, "n_out")
+            n_in, n_out = checks.integer(n_in, "n_in", low=1), checks.integer(n_out, "n_out", low=1)
             return draw(k, (n_in, n_out), dtype, scale(n_in, n_out))
 
         init.__doc__ = f"""{what} (see the module's table).
@@ -119,9 +110,4 @@ def get_initializer(name: str) -> Callable:
     >>> get_initializer("lecun_uniform").__name__
     'init'
     """
-    try:
-        return INITIALIZERS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"init: expected 'auto' or one of {sorted(INITIALIZERS)}, got {name!r}"
-        ) from None
+    return INITIALIZERS[checks.choice(name, "init", INITIALIZERS)]

@@ -36,8 +36,8 @@ import zipfile
 
 import numpy as np
 
-from .checks import check_params, check_stats
-from .network import Net, init_stats
+from . import checks
+from .network import Net, check_params, check_stats, init_stats
 
 __all__ = ["save", "load", "net_to_dict", "net_from_dict"]
 
@@ -51,9 +51,11 @@ def net_to_dict(net: Net) -> dict:
     >>> net_to_dict(Net((2, 3, 1), output="sigmoid"))["sizes"]
     [2, 3, 1]
     """
-    if not isinstance(net, Net):
-        raise TypeError(f"net: expected a funcnet.Net, got {type(net).__name__}")
-    d = dataclasses.asdict(net)
+    checks.instance(net, "net", Net, "a funcnet.Net")
+    if net.layers is not None:
+        raise ValueError("net: a net of your own layers has no file format; save its params with "
+                         "numpy and rebuild the net in code")
+    d = {f.name: getattr(net, f.name) for f in dataclasses.fields(Net) if f.name != "layers"}
     d["sizes"] = list(d["sizes"])
     return d
 
@@ -67,9 +69,8 @@ def net_from_dict(d) -> Net:
     Traceback (most recent call last):
     ValueError: net: unknown fields ['colour']; expected some of ['activation', 'batchnorm', 'dropout', 'dtype', 'init', 'output', 'sizes']
     """
-    if not isinstance(d, dict):
-        raise TypeError(f"net: expected a dict of Net fields, got {type(d).__name__}")
-    fields = {f.name for f in dataclasses.fields(Net)}
+    checks.instance(d, "net", dict, "a dict of Net fields")
+    fields = {f.name for f in dataclasses.fields(Net)} - {"layers"}
     unknown = sorted(set(d) - fields)
     if unknown:
         raise ValueError(f"net: unknown fields {unknown}; expected some of {sorted(fields)}")
@@ -97,7 +98,7 @@ def save(path, net: Net, params, *, stats=None) -> None:
     for i, layer in enumerate(params):
         for k in sorted(layer):
             arrays[f"{i}/{k}"] = layer[k]
-    if net.batchnorm:
+    if net.has_state:
         check_stats(net, stats)
         for i, s in enumerate(stats):
             for k in sorted(s):
@@ -159,12 +160,12 @@ def load(path):
         params = tuple(params)
         check_params(net, params)
         stats = None
-        if net.batchnorm:
+        if net.has_state:
             stats = []
             for i, s in enumerate(init_stats(net)):
                 names = [f"stats/{i}/{k}" for k in s]
                 if any(name not in z.files for name in names):
                     raise ValueError(f"path: {path!r} lacks the batch-norm statistics {names}")
                 stats.append({k: z[name] for k, name in zip(s, names)})
-            stats = tuple(stats)
+            stats = check_stats(net, tuple(stats))
     return net, params, stats

@@ -1,4 +1,4 @@
-"""Losses on a network's raw outputs (logits), each with its gradient, and the output heads.
+"""Losses on a network's raw outputs (logits), each one kernel for value and gradient, and the heads.
 
 Every loss takes the *pre-activation* outputs ``z`` of the last layer, never probabilities,
 so that the output non-linearity and the loss can be fused into one stable expression:
@@ -11,14 +11,17 @@ so that the output non-linearity and the loss can be fused into one stable expre
 The gradient of a matched pair is simply "prediction minus target" because the derivative of
 the canonical link cancels against the derivative of the loss (the exponential-family
 identity). That cancellation is exactly why a net's last layer has no separate activation
-derivative in backprop: ``backward`` starts from these ``dL/dz`` directly.
+derivative in backprop: the backward pass starts from these ``dL/dz`` directly.
 
 Reductions: cross-entropy is summed over classes and averaged over the batch; binary
 cross-entropy and MSE are averaged over all elements (batch x outputs), as in PyTorch.
 
-The public functions check their inputs, logits included: a NaN or inf is a ``ValueError``
-naming the argument, never a NaN loss. The kernels in ``LOSSES`` and ``HEADS`` trust their
-input: they serve :mod:`funcnet.objective` and the train step, which check ``X`` once.
+Each loss is one kernel, ``kernel(z, y, grad, owned) -> (value, dL/dz or None, correct)``: the
+value, the gradient when asked, and the number of samples the head classifies right, from one
+pass over the logits. The public functions below, :mod:`funcnet.objective` and the train step
+all call these kernels, so a loss has one formula and gives the same bits wherever it is used.
+The public functions check their inputs (a NaN or inf logit is a ``ValueError`` naming the
+argument, never a NaN loss); the kernels trust theirs.
 
 >>> z = np.array([[2.0, 0.0, -1.0]]); y = np.array([0])
 >>> round(softmax_cross_entropy(z, y), 4)
@@ -34,6 +37,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from . import checks
+from ._ops import rowsum
 from .activations import sigmoid, softmax
 
 __all__ = [
@@ -46,11 +51,13 @@ __all__ = [
     "Head",
     "HEADS",
     "get_head",
-    "LOSSES",
 ]
 
 
-def _as_float(z, name="logits"):
+# --- checks of logits and targets (the public boundary) ---
+
+
+def _logits(z, name="logits"):
     z = np.asarray(z)
     if z.dtype.kind != "f":
         raise TypeError(f"{name}: expected a float array, got dtype {z.dtype}")
@@ -60,134 +67,176 @@ def _as_float(z, name="logits"):
         raise ValueError(f"{name}: expected a non-empty batch, got shape {z.shape}")
     if z.shape[1] == 0:
         raise ValueError(f"{name}: expected at least one output column, got shape {z.shape}")
-    # The one finiteness pass, for the public functions only. The kernels in LOSSES and HEADS
-    # skip it: objective and the train step call them on logits they computed from an X
-    # checked once, where a NaN or inf can only come from overflow, and that shows up as the
-    # non-finite loss the training loop already reports; a second pass per step would buy nothing.
-    # isfinite().all() rather than checks.all_finite: its mask is small next to the arrays the
-    # losses allocate anyway, and it is 2-3x faster than a float32 sum on logits this size.
-    if not np.isfinite(z).all():
-        raise ValueError(f"{name}: expected finite values, got {_non_finite(z)}")
-    return z
+    return checks.finite(z, name)
 
 
-def _non_finite(z) -> str:
-    """What is wrong with a non-finite array, for the error message: counts and first place."""
-    nan = int(np.count_nonzero(np.isnan(z)))
-    pos = int(np.count_nonzero(np.isposinf(z)))
-    neg = int(np.count_nonzero(np.isneginf(z)))
-    parts = [f"{c} {what}" for c, what in ((nan, "NaN"), (pos, "inf"), (neg, "-inf")) if c]
-    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    row, col = (int(i) for i in np.argwhere(~np.isfinite(z))[0])
-    values = "value" if z.size == 1 else "values"
-    return f"{listed} among {z.size} {values} (first at row {row}, column {col})"
-
-
-def _class_targets(z, y, name="labels"):
-    """Integer labels (n,) in [0, k), or a (n, k) float array of class probabilities."""
+def _numeric(y, name, what):
     y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected {what}, got dtype {y.dtype}")
+    return y
+
+
+def class_targets(z, y, name="labels"):
+    """Integer labels (n,) in [0, k), or (n, k) rows of class probabilities (as ``z``'s dtype).
+
+    ``z`` may be a shape-only stand-in for the logits (only its shape and dtype are read).
+    """
+    y = _numeric(y, name, "integer labels or float one-hot rows")
     n, k = z.shape
     if y.dtype.kind in "iu":
         if y.shape != (n,):
             raise ValueError(f"{name}: expected integer labels of shape ({n},), got {y.shape}")
-        if y.size and (y.min() < 0 or y.max() >= k):
+        if y.min() < 0 or y.max() >= k:
             raise ValueError(
-                f"{name}: expected class labels in [0, {k - 1}], got values in "
-                f"[{y.min()}, {y.max()}]"
+                f"{name}: expected class labels in [0, {k - 1}], got values in [{y.min()}, {y.max()}]"
             )
         return y
-    if y.dtype.kind == "f":
-        if y.shape != (n, k):
-            raise ValueError(
-                f"{name}: expected integer labels of shape ({n},) or one-hot/probability rows "
-                f"of shape ({n}, {k}), got float array of shape {y.shape}"
-            )
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"{name}: expected finite probabilities, got NaN or inf")
-        sums = y.sum(1)
-        if y.min() < 0 or not np.allclose(sums, 1, atol=1e-4):
-            raise ValueError(
-                f"{name}: expected rows of non-negative probabilities summing to 1, got values "
-                f"down to {y.min()} and row sums in [{sums.min()}, {sums.max()}]"
-            )
-        return y
-    raise TypeError(f"{name}: expected integer labels or float one-hot rows, got dtype {y.dtype}")
+    if y.dtype.kind != "f":
+        raise TypeError(f"{name}: expected integer labels or float one-hot rows, got dtype {y.dtype}")
+    if y.shape != (n, k):
+        raise ValueError(
+            f"{name}: expected integer labels of shape ({n},) or one-hot/probability rows "
+            f"of shape ({n}, {k}), got float array of shape {y.shape}"
+        )
+    checks.finite(y, name)
+    sums = y.sum(1)
+    if y.min() < 0 or not np.allclose(sums, 1, atol=1e-4):
+        raise ValueError(
+            f"{name}: expected rows of non-negative probabilities summing to 1, got values "
+            f"down to {y.min()} and row sums in [{sums.min()}, {sums.max()}]"
+        )
+    return y.astype(z.dtype, copy=False)
 
 
 def _shaped_like(z, y, name, what):
     """Numeric targets with the logits' shape ((n,) accepted for one output)."""
-    y = np.asarray(y)
-    if y.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected {what}, got dtype {y.dtype}")
+    y = _numeric(y, name, what)
     shape = y.shape  # as given, for the message
     if y.ndim == 1 and z.shape[1] == 1:
         y = y.reshape(-1, 1)
     if y.shape != z.shape:
         ok = f"{z.shape} (or ({z.shape[0]},))" if z.shape[1] == 1 else f"{z.shape}"
         raise ValueError(f"{name}: expected shape {ok}, got {shape}")
+    if y.dtype.kind == "f":
+        checks.finite(y, name)
     return y
 
 
-def _binary_targets(z, y, name="targets"):
+def binary_targets(z, y, name="targets"):
+    """0/1 targets (or probabilities) of the logits' shape, as the logits' dtype."""
     y = _shaped_like(z, y, name, "0/1 numbers")
-    if y.size and not np.all(np.isfinite(y)):
-        raise ValueError(f"{name}: expected values in [0, 1], got NaN or inf")
-    if y.size and (y.min() < 0 or y.max() > 1):
+    if y.min() < 0 or y.max() > 1:
         raise ValueError(f"{name}: expected values in [0, 1], got values in [{y.min()}, {y.max()}]")
     return y.astype(z.dtype, copy=False)
 
 
-def _regression_targets(z, y, name="targets"):
+def regression_targets(z, y, name="targets"):
+    """Finite targets of the logits' shape, as the logits' dtype."""
     y = _shaped_like(z, y, name, "numbers")
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"{name}: expected finite values, got NaN or inf")
-    return y.astype(z.dtype, copy=False)
+    with np.errstate(over="ignore"):
+        out = y.astype(z.dtype, copy=False)
+    return checks.finite(out, f"{name} (as {z.dtype})")
 
 
-# --- the unchecked kernels: the public functions below check, then call these ---
+# --- the kernels: trusted inputs; they write only into arrays they allocate, or into ``z``
+# when the caller says it owns ``z`` (the train step does: its logits come fresh from a matmul).
 
 
-def _ce_value(z, y):
-    s = z - z.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(s).sum(axis=1))
+@functools.lru_cache(maxsize=16)
+def _row_starts(n: int, k: int) -> np.ndarray:
+    """``arange(n) * k``, read-only: row i's first index in a flat (n, k) array."""
+    out = np.arange(n) * k
+    out.flags.writeable = False
+    return out
+
+
+def _class_hits(pred, y) -> int:
+    return int(np.count_nonzero(pred == (y if y.ndim == 1 else y.argmax(axis=1))))
+
+
+def _softmax_correct(z, y) -> int:
+    return _class_hits(z.argmax(axis=1), y)
+
+
+def _softmax_cross_entropy(z, y, grad: bool, owned: bool):
+    n, k = z.shape
+    pred = z.argmax(axis=1)
+    correct = _class_hits(pred, y)
+    # Shift each row by its maximum, read through argmax: a gather is far cheaper than a
+    # max-reduction along rows of ten elements. Flat take/put on a C-ordered array cost a
+    # third of z[rows, cols].
+    starts = _row_starts(n, k)
+    top = z.reshape(-1).take(starts + pred) if z.flags.c_contiguous else z[np.arange(n), pred]
+    owned = owned and z.flags.c_contiguous
+    e = np.subtract(z, top[:, None], out=z if owned else None, order="C")
+    flat = e.reshape(-1)
     if y.ndim == 1:
-        return float(np.mean(lse - s[np.arange(len(y)), y]))
-    # (lse - s) is finite, and a zero target times it is exactly 0: no 0 * -inf.
-    return float(np.mean(np.sum(y * (lse[:, None] - s), axis=1)))
-
-
-def _ce_grad(z, y):
-    p = softmax(z, axis=1)
+        at_y = starts + y
+        picked = flat.take(at_y)  # the shifted logit of the true class, before exp overwrites it
+    else:  # sum_j y_j (lse - s_j) = lse * sum_j y_j - sum_j y_j s_j
+        picked = np.einsum("ij,ij->i", y, e)
+        weight = rowsum(y)
+    np.exp(e, out=e)
+    s = rowsum(e)  # >= 1 after the shift
+    lse = np.log(s)
+    if y.ndim != 1:
+        lse *= weight
+    value = float(np.add.reduce(lse - picked)) / n
+    if not grad:
+        return value, None, correct
+    s *= n
+    e /= s[:, None]  # softmax / n
     if y.ndim == 1:
-        p[np.arange(len(y)), y] -= 1
+        flat[at_y] -= 1 / n
     else:
-        p -= y
-    p /= len(z)
-    return p
+        e -= y * (1 / n)
+    return value, e, correct
 
 
-def _bce_value(z, y):
-    return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
+def _binary_correct(z, y) -> int:
+    # A sample counts only if every one of its outputs is on the right side of 0.5.
+    hits = (z > 0) == (y > 0.5)
+    return int(np.count_nonzero(hits if hits.shape[1] == 1 else hits.all(axis=1)))
 
 
-def _bce_grad(z, y):
-    g = sigmoid(z) - y
-    g /= z.size
-    return g
+def _no_correct(z, y) -> int:
+    return 0
 
 
-def _mse_value(z, y):
-    d = z - y
-    return float(np.mean(d * d))
+def _binary_cross_entropy(z, y, grad: bool, owned: bool):
+    # softplus(z) = max(z, 0) + log1p(exp(-|z|)) gives both pieces without overflow:
+    # the loss is softplus(z) - z y, and sigmoid(z) = exp(z - softplus(z)) with z - softplus <= 0.
+    correct = _binary_correct(z, y)
+    sp = np.abs(z)
+    np.negative(sp, out=sp)
+    np.exp(sp, out=sp)
+    np.log1p(sp, out=sp)
+    sp += np.maximum(z, 0)
+    # softplus(z) - z y element by element: for large logits both terms are huge and their
+    # sums overflow, while each difference is small.
+    terms = np.multiply(z, y)
+    np.subtract(sp, terms, out=terms)
+    value = float(np.add.reduce(terms, axis=None)) / z.size
+    if not grad:
+        return value, None, correct
+    g = np.subtract(z, sp, out=z if owned else sp)
+    np.exp(g, out=g)
+    g -= y
+    g *= 1 / g.size
+    return value, g, correct
 
 
-def _mse_grad(z, y):
-    g = z - y
-    g *= 2 / z.size
-    return g
+def _mean_squared_error(z, y, grad: bool, owned: bool):
+    d = np.subtract(z, y, out=z if owned else None)
+    value = float(np.vdot(d, d)) / d.size
+    if not grad:
+        return value, None, 0
+    d *= 2 / d.size
+    return value, d, 0
 
 
-# --- public losses ---
+# --- public losses: check, then call the kernel ---
 
 
 def softmax_cross_entropy(logits, labels) -> float:
@@ -207,13 +256,13 @@ def softmax_cross_entropy(logits, labels) -> float:
     20000.0
     >>> softmax_cross_entropy(np.array([[0.0, np.nan]]), np.array([1]))
     Traceback (most recent call last):
-    ValueError: logits: expected finite values, got 1 NaN among 2 values (first at row 0, column 1)
+    ValueError: logits: expected finite values, got 1 NaN among 2 values (first at [0, 1])
 
     See Also:
         softmax_cross_entropy_grad
     """
-    z = _as_float(logits)
-    return _ce_value(z, _class_targets(z, labels))
+    z = _logits(logits)
+    return _softmax_cross_entropy(z, class_targets(z, labels), False, False)[0]
 
 
 def softmax_cross_entropy_grad(logits, labels) -> np.ndarray:
@@ -229,8 +278,8 @@ def softmax_cross_entropy_grad(logits, labels) -> np.ndarray:
     >>> softmax_cross_entropy_grad(np.array([[0.0, 0.0]]), np.array([1]))
     array([[ 0.5, -0.5]])
     """
-    z = _as_float(logits)
-    return _ce_grad(z, _class_targets(z, labels))
+    z = _logits(logits)
+    return _softmax_cross_entropy(z, class_targets(z, labels), True, False)[1]
 
 
 def binary_cross_entropy(logits, targets) -> float:
@@ -254,8 +303,8 @@ def binary_cross_entropy(logits, targets) -> float:
     See Also:
         binary_cross_entropy_grad
     """
-    z = _as_float(logits)
-    return _bce_value(z, _binary_targets(z, targets))
+    z = _logits(logits)
+    return _binary_cross_entropy(z, binary_targets(z, targets), False, False)[0]
 
 
 def binary_cross_entropy_grad(logits, targets) -> np.ndarray:
@@ -272,8 +321,8 @@ def binary_cross_entropy_grad(logits, targets) -> np.ndarray:
     array([[-0.25],
            [ 0.25]])
     """
-    z = _as_float(logits)
-    return _bce_grad(z, _binary_targets(z, targets))
+    z = _logits(logits)
+    return _binary_cross_entropy(z, binary_targets(z, targets), True, False)[1]
 
 
 def mean_squared_error(predictions, targets) -> float:
@@ -293,13 +342,13 @@ def mean_squared_error(predictions, targets) -> float:
     2.5
     >>> mean_squared_error(np.array([[np.inf], [-np.inf]]), np.array([0.0, 1.0]))
     Traceback (most recent call last):
-    ValueError: predictions: expected finite values, got 1 inf and 1 -inf among 2 values (first at row 0, column 0)
+    ValueError: predictions: expected finite values, got 1 inf and 1 -inf among 2 values (first at [0, 0])
 
     See Also:
         mean_squared_error_grad
     """
-    z = _as_float(predictions, "predictions")
-    return _mse_value(z, _regression_targets(z, targets))
+    z = _logits(predictions, "predictions")
+    return _mean_squared_error(z, regression_targets(z, targets), False, False)[0]
 
 
 def mean_squared_error_grad(predictions, targets) -> np.ndarray:
@@ -316,101 +365,8 @@ def mean_squared_error_grad(predictions, targets) -> np.ndarray:
     array([[1.],
            [2.]])
     """
-    z = _as_float(predictions, "predictions")
-    return _mse_grad(z, _regression_targets(z, targets))
-
-
-@functools.lru_cache(maxsize=16)
-def _ones(n: int, dtype) -> np.ndarray:
-    """A read-only vector of ones, cached: row and column sums as BLAS products use it."""
-    out = np.ones(n, dtype)
-    out.flags.writeable = False  # shared between calls: nobody may write into it
-    return out
-
-
-# --- fused kernels for training: value, gradient and correct count from one pass over the
-# logits, which they overwrite (the train step owns them: they come fresh from a matmul) ---
-
-
-@functools.lru_cache(maxsize=16)
-def _row_starts(n: int, k: int) -> np.ndarray:
-    """``arange(n) * k``, read-only: row i's first index in a flat (n, k) array."""
-    out = np.arange(n) * k
-    out.flags.writeable = False
-    return out
-
-
-def _ce_fused_(z, y):
-    n, k = z.shape
-    if y.ndim == 1 and z.flags.c_contiguous:
-        # Index the flat view: take/put on flat positions cost a third of z[rows, cols].
-        flat = z.reshape(-1)
-        starts = _row_starts(n, k)
-        pred = z.argmax(axis=1)
-        correct = int(np.count_nonzero(pred == y))
-        at_y = starts + y
-        # Shift each row by its maximum, read through argmax: a gather is far cheaper than a
-        # max-reduction along rows of 10 elements.
-        z -= flat.take(starts + pred)[:, None]
-        picked = flat.take(at_y)  # shifted logit of the true class, before exp overwrites it
-        np.exp(z, out=z)
-        s = np.dot(z, _ones(k, z.dtype))  # row sums, >= 1 after the shift
-        value = float(np.add.reduce(np.log(s) - picked)) / n
-        s *= n
-        z /= s[:, None]
-        flat[at_y] -= 1 / n
-        return value, z, correct
-    correct = int(np.count_nonzero(z.argmax(axis=1) == (y if y.ndim == 1 else y.argmax(axis=1))))
-    return _ce_value(z, y), _ce_grad(z, y), correct
-
-
-def _bce_fused_(z, y):
-    # softplus(z) = max(z, 0) + log1p(exp(-|z|)) gives both pieces without overflow:
-    # the loss is softplus(z) - z y, and sigmoid(z) = exp(z - softplus(z)) with z - softplus <= 0.
-    pred = z > 0
-    hits = pred == (y > 0.5)
-    correct = int(np.count_nonzero(hits if hits.shape[1] == 1 else hits.all(axis=1)))
-    sp = np.abs(z)
-    np.negative(sp, out=sp)
-    np.exp(sp, out=sp)
-    np.log1p(sp, out=sp)
-    sp += np.maximum(z, 0)
-    value = (float(np.add.reduce(sp, axis=None)) - float(np.vdot(z, y))) / z.size
-    np.subtract(z, sp, out=z)
-    np.exp(z, out=z)
-    z -= y
-    z *= 1 / z.size
-    return value, z, correct
-
-
-def _mse_fused_(z, y):
-    d = np.subtract(z, y, out=z)
-    value = float(np.vdot(d, d)) / d.size
-    d *= 2 / d.size
-    return value, d, 0
-
-
-class Loss(NamedTuple):
-    """A loss on logits and its gradient, on checked targets.
-
-    Attributes:
-        value: ``(z, y) -> float``.
-        grad: ``(z, y) -> dL/dz``.
-        fused_: ``(z, y) -> (value, dL/dz, correct)`` in one pass, overwriting ``z``; used by
-            the train step on logits it allocated. ``correct`` counts samples whose every
-            output is on the right side of the decision (0 for regression).
-    """
-
-    value: Callable
-    grad: Callable
-    fused_: Callable
-
-
-LOSSES: dict[str, Loss] = {
-    "softmax_cross_entropy": Loss(_ce_value, _ce_grad, _ce_fused_),
-    "binary_cross_entropy": Loss(_bce_value, _bce_grad, _bce_fused_),
-    "mean_squared_error": Loss(_mse_value, _mse_grad, _mse_fused_),
-}
+    z = _logits(predictions, "predictions")
+    return _mean_squared_error(z, regression_targets(z, targets), True, False)[1]
 
 
 # --- output heads: the output non-linearity paired with its matching loss ---
@@ -426,35 +382,47 @@ def _threshold(z):
     return out[:, 0] if out.shape[1] == 1 else out
 
 
+def _identity(z):
+    return z
+
+
+def _softmax_rows(z):
+    return softmax(z, axis=1)
+
+
 class Head(NamedTuple):
     """An output non-linearity and the loss it is paired with.
 
     Attributes:
         name: ``"softmax"``, ``"sigmoid"`` or ``"identity"``.
-        loss_name: key into ``LOSSES``.
+        loss_name: the loss's name, e.g. ``"softmax_cross_entropy"``.
         link: logits -> predictions (probabilities or values).
-        loss: the :class:`Loss` on logits.
+        kernel: ``(z, y, grad, owned) -> (value, dL/dz or None, correct)`` on checked targets;
+            with ``owned`` it may overwrite ``z``.
         predict: logits -> labels (classification) or values (regression).
-        targets: checks and normalises ``y`` for logits ``z``: ``(z, y, name) -> y``.
+        correct: ``(z, y) -> int``, the samples classified right (0 for regression); the
+            kernel counts the same way.
+        targets: checks ``y`` against (a stand-in for) the logits: ``(z, y, name) -> y``.
         classifies: whether accuracy is defined.
     """
 
     name: str
     loss_name: str
     link: Callable
-    loss: Loss
+    kernel: Callable
     predict: Callable
+    correct: Callable
     targets: Callable
     classifies: bool
 
 
 HEADS: dict[str, Head] = {
-    "softmax": Head("softmax", "softmax_cross_entropy", lambda z: softmax(z, axis=1),
-                    LOSSES["softmax_cross_entropy"], _argmax, _class_targets, True),
-    "sigmoid": Head("sigmoid", "binary_cross_entropy", sigmoid,
-                    LOSSES["binary_cross_entropy"], _threshold, _binary_targets, True),
-    "identity": Head("identity", "mean_squared_error", lambda z: z,
-                     LOSSES["mean_squared_error"], lambda z: z, _regression_targets, False),
+    "softmax": Head("softmax", "softmax_cross_entropy", _softmax_rows, _softmax_cross_entropy,
+                    _argmax, _softmax_correct, class_targets, True),
+    "sigmoid": Head("sigmoid", "binary_cross_entropy", sigmoid, _binary_cross_entropy,
+                    _threshold, _binary_correct, binary_targets, True),
+    "identity": Head("identity", "mean_squared_error", _identity, _mean_squared_error,
+                     _identity, _no_correct, regression_targets, False),
 }
 
 
@@ -464,10 +432,4 @@ def get_head(name: str) -> Head:
     >>> get_head("sigmoid").loss_name
     'binary_cross_entropy'
     """
-    try:
-        return HEADS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"output: expected one of {sorted(HEADS)}, got {name!r}") from None
-
-
-__all__ += ["Loss"]
+    return HEADS[checks.choice(name, "output", HEADS)]

@@ -3,7 +3,8 @@
 One run of mini-batch training in which the learning rate rises exponentially from ``start``
 to ``stop``, one step per batch (Smith, 2017, "Cyclical Learning Rates"; the fastai
 ``lr_find``). The loss first barely moves, then falls fast, then blows up; a good learning
-rate lies where it falls fastest. The run is a value computed from its inputs: the same key
+rate lies where it falls fastest. It is :func:`funcnet.fit` with a rising schedule and a
+per-step callback that records the loss and stops the run once it blows up, so the same key
 gives the same curve, and the params are never changed.
 
 >>> import funcnet as fn
@@ -16,24 +17,21 @@ gives the same curve, and the params are never changed.
 
 See Also:
     funcnet.schedules.exponential: the rising schedule used here.
-    funcnet.train.fit: train with the rate found.
+    funcnet.fit: train with the rate found.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-import numbers
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from . import random as rnd
-from .checks import check_nonneg_float, check_positive_int
-from .network import Net, init_stats
-from .optim import Optimizer, sgd
+from . import checks
+from .network import Net
+from .optim import check_optimizer, sgd
 from .schedules import exponential
-from .train import TrainState, _batches, _checked_data, make_train_step
+from .train import fit
 
 __all__ = ["LRFindResult", "lr_find"]
 
@@ -46,15 +44,6 @@ class LRFindResult(NamedTuple):
     lrs: np.ndarray  # (steps_run,) the rate of each step
     losses: np.ndarray  # (steps_run,) the smoothed, bias-corrected training loss after it
     suggestion: float  # the rate where the smoothed loss fell fastest (per log-rate)
-
-
-def _epoch_batches(X, y, batch_size, key, dropout):
-    """Batches ``(Xb, yb, k)`` without end: a fresh shuffle from ``fold_in(key, e)`` per epoch."""
-    for epoch in itertools.count():
-        ekey = rnd.fold_in(key, epoch)
-        perm = rnd.permutation(ekey, len(X))
-        for i, (Xb, yb, _) in enumerate(_batches(X, y, batch_size, perm)):
-            yield Xb, yb, (rnd.fold_in(ekey, i + 1) if dropout else None)
 
 
 def _suggest(lrs: np.ndarray, losses: np.ndarray, skip: int) -> float:
@@ -80,7 +69,7 @@ def lr_find(
     X,
     y,
     *,
-    key: rnd.Key,
+    key,
     batch_size: int = 32,
     start: float = 1e-5,
     stop: float = 10.0,
@@ -113,15 +102,15 @@ def lr_find(
         params: initial params (unchanged by this call).
         X: (n, sizes[0]) training inputs.
         y: training targets (see :mod:`funcnet.losses`).
-        key: shuffling (``fold_in(key, epoch)``) and dropout keys derive from it.
+        key: shuffling and dropout keys derive from it, as in :func:`funcnet.fit`.
         batch_size: samples per step; clipped to n.
         start: the first rate, positive.
         stop: the last rate, greater than ``start``.
         steps: the number of steps (and rates), at least 2.
-        optimizer_factory: ``schedule -> Optimizer``, e.g. ``funcnet.optim.adam`` or
+        optimizer_factory: ``schedule -> optimizer``, e.g. ``funcnet.optim.adam`` or
             ``lambda lr: funcnet.optim.momentum(lr, 0.9)``.
         smooth: the moving average's coefficient, in [0, 1).
-        l2: L2 penalty strength, as in :func:`funcnet.train.fit`.
+        l2: L2 penalty strength, as in :func:`funcnet.fit`.
 
     Returns:
         An :class:`LRFindResult` ``(lrs, losses, suggestion)``: float64 arrays of the steps
@@ -135,52 +124,36 @@ def lr_find(
     >>> bool(r.lrs[0] == 1e-3), bool(np.all(np.diff(r.lrs) > 0)), 1e-2 < r.suggestion < 3.0
     (True, True, True)
     """
-    key, X, y, head = _checked_data(net, params, key, X, y)
-    batch_size = min(check_positive_int(batch_size, "batch_size"), len(X))
-    start, stop = _positive(start, "start"), _positive(stop, "stop")
+    start = checks.real(start, "start", low=0, low_open=True)
+    stop = checks.real(stop, "stop", low=0, low_open=True)
     if not stop > start:
         raise ValueError(f"stop: expected a rate greater than start={start}, got {stop}")
-    steps = check_positive_int(steps, "steps")
-    if steps < 2:
-        raise ValueError(f"steps: expected at least 2 steps, got {steps}")
-    if isinstance(smooth, bool) or not isinstance(smooth, numbers.Real) or not 0 <= smooth < 1:
-        raise ValueError(f"smooth: expected a number in [0, 1), got {smooth!r}")
-    l2 = check_nonneg_float(l2, "l2")
-    if not callable(optimizer_factory):
-        raise TypeError(f"optimizer_factory: expected a function schedule -> Optimizer, got {optimizer_factory!r}")
+    steps = checks.integer(steps, "steps", low=2)
+    smooth = checks.real(smooth, "smooth", low=0, high=1, high_open=True)
+    checks.function(optimizer_factory, "optimizer_factory", "a function schedule -> optimizer")
     schedule = exponential(start, stop / start, decay_steps=steps - 1)
-    optimizer = optimizer_factory(schedule)
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(
-            f"optimizer_factory: expected it to return a funcnet.optim.Optimizer, got {type(optimizer).__name__}"
-        )
+    optimizer = check_optimizer(optimizer_factory(schedule), "optimizer_factory(schedule)")
 
-    step = make_train_step(net, optimizer, l2=l2)
-    state = TrainState(params, optimizer.init(params), init_stats(net))
-    batches = _epoch_batches(X, y, batch_size, key, net.dropout > 0)
     lrs, losses = [], []
-    avg, best = 0.0, math.inf
-    # Blowing up is the point of the test: overflow and underflow here are expected, and a
-    # non-finite loss ends the run instead of raising.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        for t, batch in zip(range(steps), batches):
-            state, metrics = step(state, batch)
-            if not math.isfinite(metrics.loss):
-                break
-            avg = smooth * avg + (1.0 - smooth) * metrics.loss
-            smoothed = avg / (1.0 - smooth ** (t + 1))
-            lrs.append(schedule(t))
-            losses.append(smoothed)
-            best = min(best, smoothed)
-            if smoothed > DIVERGED * best:
-                break
+    avg, best = [0.0], [math.inf]
+
+    def record(t, metrics):
+        # Blowing up is the point of the test: a loss that is not finite ends the run.
+        if not math.isfinite(metrics.loss):
+            return True
+        avg[0] = smooth * avg[0] + (1.0 - smooth) * metrics.loss
+        smoothed = avg[0] / (1.0 - smooth ** (t + 1))
+        lrs.append(schedule(t))
+        losses.append(smoothed)
+        best[0] = min(best[0], smoothed)
+        return smoothed > DIVERGED * best[0] or t + 1 == steps
+
+    # Every epoch has at least one step, so `steps` epochs are enough; the callback ends the
+    # run at the last step.
+    with np.errstate(under="ignore"):
+        fit(net, params, X, y, key=key, optimizer=optimizer, epochs=steps, batch_size=batch_size,
+            l2=l2, on_step=record, grad_norms=False)
     if not lrs:
         raise FloatingPointError(f"lr_find: the loss was not finite at the first rate, start={start}")
     lrs_a, losses_a = np.array(lrs), np.array(losses)
     return LRFindResult(lrs_a, losses_a, _suggest(lrs_a, losses_a, steps // 10))
-
-
-def _positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
-    return float(value)

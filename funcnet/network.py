@@ -1,13 +1,16 @@
-"""The network: an architecture as plain data, ``init``, ``forward`` and hand-derived ``backward``.
+"""The network: an architecture as plain data, and the one loop that runs its layers.
 
-A :class:`Net` is frozen, hashable data. Params are a tuple with one dict per layer,
-``{"W": (n_in, n_out), "b": (n_out,)}``; a hidden layer with batch norm holds
-``{"W", "gamma", "beta"}`` instead (its bias would be cancelled by the mean subtraction).
+A :class:`Net` is frozen, hashable data that builds its list of layers (:mod:`funcnet.layers`).
+Per hidden layer that list is ``Dense`` (``u = h W + b``), optional ``BatchNorm`` (which
+replaces the bias), the activation, and optional ``Dropout``; the last layer is a ``Dense``
+whose outputs are *logits*: the output non-linearity lives with the loss (see
+:mod:`funcnet.losses`). Params are a tuple with one dict per ``Dense``, ``{"W": (n_in, n_out),
+"b": (n_out,)}``, or ``{"W", "gamma", "beta"}`` where batch norm follows.
 
-Per hidden layer the forward pass is ``u = h W (+ b)``, optional batch norm
-``z = gamma (u - mean) / sqrt(var + eps) + beta``, ``a = act(z)``, optional inverted dropout
-``h' = a * mask / (1 - p)``. The last layer is linear: its outputs are *logits*, and the
-output non-linearity lives with the loss (see :mod:`funcnet.losses`).
+One forward loop (:func:`_forward`) serves training, evaluation, hidden representations and
+the public functions; one backward loop (:func:`_backward`) gives every gradient; one loop moves
+the running statistics (:func:`_update_stats`); shapes come from the layers, so adding a layer
+type touches :mod:`funcnet.layers` alone.
 
 >>> from funcnet.random import key
 >>> net = Net((2, 3, 1), activation="tanh", output="sigmoid", dtype="float64")
@@ -21,23 +24,15 @@ output non-linearity lives with the loss (see :mod:`funcnet.losses`).
 from __future__ import annotations
 
 import dataclasses
-import numbers
-from typing import NamedTuple
 
 import numpy as np
 
+from . import checks
 from . import random as rnd
-from .activations import ACTIVATIONS, get_activation
-from .checks import (
-    check_key,
-    check_nonneg_float,
-    check_params,
-    check_stats,
-    check_X,
-    expected_shapes,
-)
-from .initializers import INITIALIZERS, default_init, get_initializer
-from .losses import HEADS, _ones, get_head
+from .activations import ACTIVATIONS
+from .initializers import INITIALIZERS, default_init
+from .layers import Act, BatchNorm, Ctx, Dense, Dropout, Layer
+from .losses import HEADS
 
 __all__ = [
     "Net",
@@ -49,14 +44,12 @@ __all__ = [
     "predict_proba",
     "predict",
     "accuracy",
-    "Cache",
+    "check_params",
+    "check_stats",
 ]
 
-BN_EPS = 1e-5
-BN_MOMENTUM = 0.1
 
-
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class Net:
     """An MLP architecture: plain, hashable, validated on construction.
 
@@ -67,59 +60,116 @@ class Net:
             cross-entropy, binary/multi-label) or ``"identity"`` (+ mean squared error).
         init: weight scheme, a key of ``funcnet.INITIALIZERS``, or ``"auto"`` (He for the
             ReLU family, Xavier for tanh/sigmoid).
-        dtype: ``"float32"`` or ``"float64"``, the dtype of the params.
+        dtype: ``"float32"`` or ``"float64"``, the dtype of the params and of every computation.
         dropout: probability of dropping a hidden unit in training, in ``[0, 1)``.
         batchnorm: batch normalisation after every hidden linear layer.
+        layers: ``None`` (the layers follow from the fields above), or a net of your own
+            layers, made with :meth:`from_layers`.
 
     >>> Net((64, 128, 10)).init_scheme
     'he_normal'
     >>> Net((64, 0, 10))
     Traceback (most recent call last):
-    ValueError: sizes: expected positive integers, got (64, 0, 10)
+    ValueError: sizes: expected an integer >= 1, got 0
     """
 
     sizes: tuple
-    activation: str = "relu"
+    activation: str | None = "relu"
     output: str = "softmax"
-    init: str = "auto"
+    init: str | None = "auto"
     dtype: str = "float32"
     dropout: float = 0.0
     batchnorm: bool = False
+    layers: tuple | None = None
 
     def __post_init__(self):
         sizes = self.sizes
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-            raise TypeError(f"sizes: expected a sequence of layer widths, got {sizes!r}")
-        sizes = tuple(sizes)
-        if len(sizes) < 2:
-            raise ValueError(f"sizes: expected at least an input and an output size, got {sizes}")
-        if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
-            raise ValueError(f"sizes: expected positive integers, got {sizes}")
-        object.__setattr__(self, "sizes", tuple(int(s) for s in sizes))
-        get_activation(self.activation)
-        head = get_head(self.output)
-        if head.name == "softmax" and sizes[-1] < 2:
+            raise TypeError(f"sizes: expected a sequence of layer widths, got {checks.show(sizes)}")
+        sizes = tuple(checks.integer(s, "sizes", low=1) for s in sizes)
+        checks.choice(self.output, "output", HEADS)
+        object.__setattr__(self, "dtype", checks.float_dtype(self.dtype).name)
+        if self.layers is None:
+            if len(sizes) < 2:
+                raise ValueError(f"sizes: expected at least an input and an output size, got {sizes}")
+            checks.choice(self.activation, "activation", ACTIVATIONS)
+            if self.init != "auto":
+                checks.choice(self.init, "init", [*INITIALIZERS, "auto"])
+            object.__setattr__(self, "dropout", checks.real(self.dropout, "dropout", low=0, high=1, high_open=True))
+            checks.boolean(self.batchnorm, "batchnorm")
+            stack = _standard_layers(sizes, self.activation, self.init_scheme, self.dropout, self.batchnorm)
+        else:
+            if not isinstance(self.layers, (tuple, list)) or not self.layers:
+                raise TypeError(f"layers: expected a non-empty sequence of funcnet.layers.Layer, got {checks.show(self.layers)}")
+            for i, layer in enumerate(self.layers):
+                checks.instance(layer, f"layers[{i}]", Layer, "a funcnet.layers.Layer")
+            if (self.activation, self.init, self.dropout, self.batchnorm) != (None, None, 0.0, False):
+                raise ValueError("layers: a net of given layers takes no activation, init, dropout or "
+                                 "batchnorm (they are layers of it); use Net.from_layers")
+            object.__setattr__(self, "layers", tuple(self.layers))
+            stack = self.layers
+        plan, widths = _plan(sizes[0], stack)
+        if self.layers is not None:
+            if len(sizes) > 1 and sizes != widths:
+                raise ValueError(f"sizes: the layers give widths {widths}, got {sizes}")
+            sizes = widths
+        object.__setattr__(self, "sizes", sizes)
+        if self.output == "softmax" and sizes[-1] < 2:
             raise ValueError(f"sizes: a softmax output needs at least 2 units, got {sizes[-1]}")
-        if self.init != "auto":
-            get_initializer(self.init)
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype: expected 'float32' or 'float64', got {self.dtype!r}")
-        d = self.dropout
-        if isinstance(d, bool) or not isinstance(d, numbers.Real) or not 0.0 <= d < 1.0:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {d!r}")
-        object.__setattr__(self, "dropout", float(d))
-        if not isinstance(self.batchnorm, bool):
-            raise TypeError(f"batchnorm: expected True or False, got {self.batchnorm!r}")
+        # The run plan, derived from the fields (not a field: equality and hashing use those),
+        # and memory-free arrays of the params' and statistics' shapes to check against.
+        object.__setattr__(self, "_plan", plan)
+        object.__setattr__(self, "_params_like", _shaped(self.shapes()))
+        object.__setattr__(self, "_stats_like", _shaped(self.stats_shapes()))
+
+    @classmethod
+    def from_layers(cls, n_in: int, layers, *, output: str = "softmax", dtype: str = "float32") -> "Net":
+        """A net of your own layers (see :mod:`funcnet.layers`), input width ``n_in``.
+
+        Every :class:`~funcnet.layers.Dense` starts a new dict in params; the layers after it
+        keep their params in that dict.
+
+        >>> from funcnet.layers import Act, Dense
+        >>> net = Net.from_layers(3, [Dense(4), Act("tanh"), Dense(2)])
+        >>> net.sizes, net == Net((3, 4, 2), activation="tanh", init="he_normal")
+        ((3, 4, 2), False)
+        """
+        return cls((checks.integer(n_in, "n_in", low=1),), None, output, None, dtype, 0.0, False,
+                   tuple(layers) if isinstance(layers, (list, tuple)) else layers)
+
+    def __repr__(self):
+        if self.layers is not None:
+            return f"Net(sizes={self.sizes}, output={self.output!r}, dtype={self.dtype!r}, layers={self.layers})"
+        return (f"Net(sizes={self.sizes}, activation={self.activation!r}, output={self.output!r}, "
+                f"init={self.init!r}, dtype={self.dtype!r}, dropout={self.dropout!r}, "
+                f"batchnorm={self.batchnorm!r})")
 
     @property
-    def init_scheme(self) -> str:
-        """The initializer actually used (resolving ``"auto"``)."""
+    def init_scheme(self) -> str | None:
+        """The initializer actually used (resolving ``"auto"``); None for a net of given layers."""
+        if self.layers is not None:
+            return None
         return default_init(self.activation) if self.init == "auto" else self.init
 
     @property
     def n_layers(self) -> int:
-        """Number of weight layers (``len(sizes) - 1``)."""
+        """Number of layer dicts in params (``len(sizes) - 1``)."""
         return len(self.sizes) - 1
+
+    @property
+    def stack(self) -> tuple:
+        """The layers this net runs, in order."""
+        return tuple(step.layer for step in self._plan)
+
+    @property
+    def needs_key(self) -> bool:
+        """Whether training draws random numbers (dropout): ``loss``/``grad`` then need a key."""
+        return any(step.layer.random for step in self._plan)
+
+    @property
+    def has_state(self) -> bool:
+        """Whether some layer keeps running state (batch norm): evaluation then needs ``stats``."""
+        return any(step.state for step in self._plan)
 
     def shapes(self):
         """The params' tree with shapes for leaves, without making any arrays.
@@ -127,20 +177,183 @@ class Net:
         >>> Net((2, 3, 1), output="sigmoid").shapes()
         ({'W': (2, 3), 'b': (3,)}, {'W': (3, 1), 'b': (1,)})
         """
-        return tuple(
-            expected_shapes(self, i, n_in, n_out)
-            for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]))
+        return _grouped(self, lambda step: step.params)
+
+    def stats_shapes(self):
+        """The running statistics' tree with shapes for leaves.
+
+        >>> Net((2, 3, 2), batchnorm=True).stats_shapes()
+        ({'mean': (3,), 'var': (3,)}, {})
+        """
+        return _grouped(self, lambda step: step.state)
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One layer of a net's run plan: the layer, its params dict, its input width, its shapes."""
+
+    layer: Layer
+    group: int  # index of the dict in params that holds this layer's params (and stats)
+    rank: int  # how many layers of this group come before it
+    n_in: int
+    params: dict  # {name: shape}
+    state: dict  # {name: shape}
+
+
+def _standard_layers(sizes, activation, scheme, dropout, batchnorm) -> tuple:
+    layers = []
+    for i, n_out in enumerate(sizes[1:]):
+        hidden = i < len(sizes) - 2
+        layers.append(Dense(n_out, bias=not (batchnorm and hidden), initializer=scheme))
+        if hidden:
+            if batchnorm:
+                layers.append(BatchNorm())
+            layers.append(Act(activation))
+            if dropout:
+                layers.append(Dropout(dropout))
+    return tuple(layers)
+
+
+def _plan(n_in: int, layers) -> tuple[tuple, tuple]:
+    """The run plan of ``layers`` on inputs of width ``n_in``, and the widths (sizes) it gives."""
+    plan, widths = [], [n_in]
+    group, rank, names = -1, 0, {}
+    n = n_in
+    for i, layer in enumerate(layers):
+        if layer.starts_group or group < 0:
+            group, rank = group + 1, 0
+            names = {}
+            widths.append(n)
+        n_out, params = layer.shapes(n)
+        state = layer.state_shapes(n)
+        for name in (*params, *state):
+            if name in names:
+                raise ValueError(f"layers[{i}]: {type(layer).__name__} names its param {name!r}, "
+                                 f"which layers[{names[name]}] in the same layer dict already uses")
+            names[name] = i
+        plan.append(Step(layer, group, rank, n, dict(params), dict(state)))
+        rank += 1
+        n = n_out
+        widths[group + 1] = n
+    return tuple(plan), tuple(widths)
+
+
+def _shaped(shapes) -> tuple:
+    zero = np.zeros((), bool)  # shapes only: broadcast views of one element
+    return tuple({k: np.broadcast_to(zero, s) for k, s in d.items()} for d in shapes)
+
+
+def _grouped(net: Net, part) -> tuple:
+    out = [{} for _ in range(net.n_layers)]
+    for step in net._plan:
+        out[step.group].update(part(step))
+    return tuple(out)
+
+
+# --- boundary checks of the arguments every public function of the core takes ---
+
+
+def check_net(net, name: str = "net") -> Net:
+    """A :class:`Net` (the argument people swap with params most often)."""
+    return checks.instance(net, name, Net, "a funcnet.Net")
+
+
+def check_params(net: Net, params, name: str = "params"):
+    """``params`` must have the structure, shapes and dtype ``net`` implies, all finite."""
+    checks.arrays_like(params, net._params_like, name, "net.shapes()", dtype=net.dtype)
+    return params
+
+
+def check_stats(net: Net, stats, name: str = "stats"):
+    """Running statistics for ``net`` (``init_stats(net)`` or ``fit(...).stats``); for a net
+    without batch norm any value, ``None`` included, stands for "none needed"."""
+    if not net.has_state:
+        return init_stats(net)
+    if stats is None:
+        raise ValueError(
+            f"{name}: this net uses batch norm, so evaluation needs the running statistics "
+            f"(funcnet.init_stats(net), or fit(...).stats); got None"
         )
+    checks.arrays_like(stats, net._stats_like, name, "init_stats(net)", dtype=net.dtype)
+    for (path, v) in _variances(stats):
+        if v.min() < 0:
+            raise ValueError(f"{name}{path}: expected variances >= 0, got a value of {v.min():g}")
+    return stats
 
 
-def _check_net(net) -> Net:
-    if not isinstance(net, Net):
-        raise TypeError(f"net: expected a funcnet.Net, got {type(net).__name__}")
-    return net
+def _variances(stats):
+    return [(f"[{i}]['var']", s["var"]) for i, s in enumerate(stats) if "var" in s]
+
+
+def check_X(net: Net, X, name: str = "X") -> np.ndarray:
+    """Inputs for ``net``, as ``net.dtype``."""
+    return checks.samples(X, name, features=net.sizes[0], dtype=net.dtype)
+
+
+# --- the engine: unchecked, allocates everything it writes to, never touches its arguments ---
+
+
+def _forward(net: Net, params, X, *, train: bool, key=None, stats=(), stop: int | None = None):
+    """Run the layers on ``X``: ``(output, caches)``.
+
+    In training, dropout layers draw from ``split(key, number of random layers)`` in order;
+    ``stats`` feed evaluation-mode batch norm. ``stop`` ends the run after that many layers.
+    """
+    plan = net._plan if stop is None else net._plan[:stop]
+    keys = None
+    if train and key is not None:
+        n_random = sum(1 for step in net._plan if step.layer.random)
+        keys = iter(rnd.split(key, n_random)) if n_random else None
+    h, owned = X, False
+    caches = []
+    no_state = {}
+    for step in plan:
+        layer = step.layer
+        ctx = Ctx(train, next(keys) if (keys is not None and layer.random) else None,
+                  stats[step.group] if (step.state and stats) else no_state, owned)
+        h, cache = layer.forward(params[step.group], h, ctx)
+        caches.append(cache)
+        owned = layer.output_owned(owned, train)
+    return h, caches, owned
+
+
+def _backward(net: Net, params, caches, delta):
+    """Backprop ``delta = dL/d(output)`` (owned by the caller, overwritten here) to every param."""
+    grads = [{} for _ in params]
+    plan = net._plan
+    for i in range(len(plan) - 1, -1, -1):
+        step = plan[i]
+        delta, g = step.layer.backward(params[step.group], caches[i], delta, i > 0)
+        if g:
+            grads[step.group].update(g)
+    # The keys in the params' order, so that grads print like params.
+    return tuple([{k: g[k] for k in p} for g, p in zip(grads, params)])
+
+
+def _update_stats(net: Net, stats, caches):
+    """The running statistics after a training pass that left ``caches``."""
+    if not net.has_state:
+        return stats
+    out = [dict(s) for s in stats]
+    for step, cache in zip(net._plan, caches):
+        if step.state:
+            out[step.group].update(step.layer.update_state(stats[step.group], cache))
+    return tuple(out)
+
+
+def _group_end(net: Net, layer: int) -> int:
+    """How many layers run up to and including layer dict ``layer``'s last layer."""
+    return max(i for i, step in enumerate(net._plan) if step.group == layer) + 1
+
+
+# --- public functions: check once, then call the engine ---
 
 
 def init(key: rnd.Key, net: Net):
     """Initial params for ``net``: weights from its scheme, zero biases, unit batch-norm scale.
+
+    Layer dict ``i`` draws from ``split(key, n_layers)[i]`` (a layer after the first of its
+    dict from ``fold_in`` of that key by its rank).
 
     Args:
         key: a :class:`funcnet.random.Key`; the same key gives the same params.
@@ -158,181 +371,82 @@ def init(key: rnd.Key, net: Net):
     See Also:
         funcnet.INITIALIZERS
     """
-    check_key(key)
-    _check_net(net)
+    checks.key(key)
+    check_net(net)
     dt = np.dtype(net.dtype)
-    scheme = INITIALIZERS[net.init_scheme]
     keys = rnd.split(key, net.n_layers)
-    params = []
-    for i, (k, shapes) in enumerate(zip(keys, net.shapes())):
-        n_in, n_out = shapes["W"]
-        layer = {"W": scheme(k, n_in, n_out, dt)}
-        if "b" in shapes:
-            layer["b"] = np.zeros(n_out, dt)
-        else:
-            layer["gamma"] = np.ones(n_out, dt)
-            layer["beta"] = np.zeros(n_out, dt)
-        params.append(layer)
+    params = [{} for _ in range(net.n_layers)]
+    for step in net._plan:
+        if step.params:
+            k = keys[step.group] if step.rank == 0 else rnd.fold_in(keys[step.group], step.rank)
+            params[step.group].update(step.layer.init(k, step.n_in, dt))
     return tuple(params)
 
 
 def init_stats(net: Net):
-    """Initial batch-norm running statistics: a dict per layer, empty without batch norm.
+    """Initial running statistics: a dict per layer, empty where there is no batch norm.
 
     >>> init_stats(Net((2, 3, 2), batchnorm=True))
     ({'mean': array([0., 0., 0.], dtype=float32), 'var': array([1., 1., 1.], dtype=float32)}, {})
     """
-    _check_net(net)
+    check_net(net)
     dt = np.dtype(net.dtype)
-    return tuple(
-        {"mean": np.zeros(s["W"][1], dt), "var": np.ones(s["W"][1], dt)} if "gamma" in s else {}
-        for s in net.shapes()
-    )
+    out = [{} for _ in range(net.n_layers)]
+    for step in net._plan:
+        if step.state:
+            out[step.group].update(step.layer.init_state(step.n_in, dt))
+    return tuple(out)
 
 
-# --- kernels: unchecked, allocate everything they write to, never touch their arguments ---
-#
-# np.dot rather than @: for 2-D arrays both are the matrix product, but np.dot reaches BLAS
-# with less overhead, and an outer product (one output unit) costs 0.9 us against 5 us.
+def _layer_index(net: Net, layer) -> int:
+    n = net.n_layers
+    layer = checks.integer(layer, "layer", low=-n, high=n - 1)
+    return layer % n
 
 
-def _colsum(a: np.ndarray) -> np.ndarray:
-    """Column sums as a product with a ones vector: 1 us for (400, 8), against 6 us for
-    ``a.sum(axis=0)``, whose reduction along the long axis is slow for narrow arrays."""
-    return np.dot(_ones(a.shape[0], a.dtype), a)
-
-
-class Cache(NamedTuple):
-    """What backward needs from one layer of the training forward pass."""
-
-    h: np.ndarray  # the layer's input
-    z: np.ndarray | None  # pre-activation (kept only when the derivative needs it)
-    a: np.ndarray | None  # activation output (before dropout)
-    mask: np.ndarray | None  # dropout mask already scaled by 1 / (1 - p)
-    bn: tuple | None  # (xhat, inv_std, batch mean, batch var)
-
-
-def _forward_eval(net, params, X, stats):
-    act = ACTIVATIONS[net.activation]
-    h = X
-    last = len(params) - 1
-    for i, p in enumerate(params):
-        u = np.dot(h, p["W"])
-        if "b" in p:
-            u += p["b"]
-        else:
-            s = stats[i]
-            u -= s["mean"]
-            u *= (p["gamma"] / np.sqrt(s["var"] + BN_EPS)).astype(u.dtype, copy=False)
-            u += p["beta"]
-        h = u if i == last else act.fn_(u)
-    return h
-
-
-def _dropout_mask(k, p, shape, dtype):
-    keep = rnd.generator(k).random(shape, dtype=dtype) >= p
-    return np.multiply(keep, 1.0 / (1.0 - p), dtype=dtype)
-
-
-def _forward_train(net, params, X, key):
-    act = ACTIVATIONS[net.activation]
-    last = len(params) - 1
-    keys = rnd.split(key, last) if (net.dropout > 0 and last > 0) else None
-    caches = []
-    h = X
-    for i, p in enumerate(params):
-        u = np.dot(h, p["W"])
-        if i == last:
-            u += p["b"]
-            caches.append(Cache(h, None, None, None, None))
-            return u, tuple(caches)
-        bn = None
-        if "b" in p:
-            u += p["b"]
-        else:
-            mean = u.mean(axis=0)
-            var = u.var(axis=0)
-            inv = (1.0 / np.sqrt(var + BN_EPS)).astype(u.dtype, copy=False)
-            u -= mean
-            u *= inv
-            xhat = u
-            u = xhat * p["gamma"]
-            u += p["beta"]
-            bn = (xhat, inv, mean, var)
-        if act.needs_z:
-            z, a = u, act.fn(u)
-        else:
-            z, a = None, act.fn_(u)
-        mask = None
-        h_next = a
-        if keys is not None:
-            mask = _dropout_mask(keys[i], net.dropout, a.shape, a.dtype)
-            h_next = a * mask
-        caches.append(Cache(h, z, a, mask, bn))
-        h = h_next
-    raise AssertionError("unreachable: the last layer returns")
-
-
-def _backward(net, params, caches, delta, l2=0.0):
-    """Backprop from ``delta = dL/dlogits`` (owned by the caller, overwritten here)."""
-    act = ACTIVATIONS[net.activation]
-    grads = [None] * len(params)
-    for i in range(len(params) - 1, -1, -1):
-        p, c = params[i], caches[i]
-        if c.a is not None:  # a hidden layer: delta is dL/dh' for its output h'
-            if c.mask is not None:
-                delta *= c.mask
-            delta = act.vjp_(delta, c.z, c.a)  # now dL/dz
-        if c.bn is not None:
-            xhat, inv, _, _ = c.bn
-            g = {"gamma": np.einsum("ij,ij->j", delta, xhat), "beta": _colsum(delta)}
-            # dL/du for z = gamma * xhat + beta, xhat = (u - mean) * inv, with mean and var of
-            # the batch depending on u:  inv / n * (n dxhat - sum(dxhat) - xhat sum(dxhat xhat)).
-            dxhat = delta * p["gamma"]
-            n = dxhat.shape[0]
-            du = dxhat * n
-            du -= dxhat.sum(axis=0)
-            du -= xhat * np.einsum("ij,ij->j", dxhat, xhat)
-            du *= inv / n
-            delta = du
-        else:
-            g = {"b": _colsum(delta)}
-        gW = np.dot(c.h.T, delta)
-        if l2:
-            gW += l2 * p["W"]
-        grads[i] = {"W": gW, **g}
-        if i > 0:
-            delta = np.dot(delta, p["W"].T)
-    return tuple(grads)
-
-
-# --- public functions: check once, then call the kernels ---
-
-
-def forward(net: Net, params, X, *, stats=None) -> np.ndarray:
+def forward(net: Net, params, X, *, stats=None, layer: int | None = None) -> np.ndarray:
     """The network's raw outputs (logits) in evaluation mode: no dropout, running BN stats.
 
     Args:
         net: the architecture.
         params: params matching ``net``.
-        X: (n, sizes[0]) array; float32 stays float32.
+        X: (n, sizes[0]) array; computed in ``net.dtype``.
         stats: batch-norm running statistics (needed only when ``net.batchnorm``).
+        layer: the output of layer dict ``layer`` instead of the logits (a hidden
+            representation: after its activation); negative values count from the end.
 
     Returns:
-        (n, sizes[-1]) logits, before the output non-linearity.
+        (n, sizes[-1]) logits before the output non-linearity, or (n, sizes[layer + 1]).
 
     >>> from funcnet.random import key
     >>> net = Net((2, 4, 3))
     >>> forward(net, init(key(0), net), np.ones((5, 2), np.float32)).dtype
     dtype('float32')
+    >>> forward(net, init(key(0), net), np.ones((5, 2)), layer=0).shape
+    (5, 4)
 
     See Also:
         predict_proba, forward_train
     """
-    _check_net(net)
+    check_net(net)
     check_params(net, params)
     X = check_X(net, X)
-    return _forward_eval(net, params, X, check_stats(net, stats))
+    stats = check_stats(net, stats)
+    stop = None if layer is None else _group_end(net, _layer_index(net, layer))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _forward(net, params, X, train=False, stats=stats, stop=stop)[0]
+    return _finite_output(out, net)
+
+
+def _finite_output(z, net):
+    # Finite params and inputs give a non-finite output only by overflow: say so rather than
+    # hand back NaN or inf.
+    if not checks.all_finite(z):
+        raise FloatingPointError(
+            f"forward: the outputs overflowed in {net.dtype} ({checks.describe_non_finite(z)}): "
+            f"the weights or inputs are too large for it"
+        )
+    return z
 
 
 def forward_train(net: Net, params, X, *, key=None):
@@ -346,29 +460,30 @@ def forward_train(net: Net, params, X, *, key=None):
         key: a :class:`funcnet.random.Key` for the dropout masks.
 
     Returns:
-        ``(logits, caches)``: (n, sizes[-1]) logits and a tuple of :class:`Cache`, one per layer.
+        ``(logits, caches)``: (n, sizes[-1]) logits and a tuple with one entry per layer of
+        ``net.stack``, opaque, for :func:`backward`.
 
     >>> from funcnet.random import key
     >>> net = Net((2, 4, 3), dtype="float64")
     >>> logits, caches = forward_train(net, init(key(0), net), np.ones((5, 2)))
-    >>> logits.shape, len(caches), caches[0].a.shape
-    ((5, 3), 2, (5, 4))
+    >>> logits.shape, len(caches) == len(net.stack)
+    ((5, 3), True)
     """
-    _check_net(net)
+    check_net(net)
     check_params(net, params)
     X = check_X(net, X)
-    key = check_key(key, required=net.dropout > 0)
-    return _forward_train(net, params, X, key)
+    key = checks.key(key, required=net.needs_key)
+    z, caches, _ = _forward(net, params, X, train=True, key=key)
+    return z, tuple(caches)
 
 
-def backward(net: Net, params, caches, dlogits, *, l2: float = 0.0):
+def backward(net: Net, params, caches, dlogits):
     """Backpropagate ``dL/dlogits`` through the layers: the gradient of every param.
 
     Args:
         net, params: as passed to :func:`forward_train`.
         caches: the second output of :func:`forward_train`.
         dlogits: (n, sizes[-1]) gradient of the loss with respect to the logits.
-        l2: adds ``l2 * W`` to every weight gradient (the gradient of ``l2/2 * sum W**2``).
 
     Returns:
         A tree with exactly the params' structure and shapes.
@@ -381,15 +496,19 @@ def backward(net: Net, params, caches, dlogits, *, l2: float = 0.0):
     >>> g[0]["W"].shape, g[1]["b"].tolist()
     ((2, 4), [5.0, 5.0, 5.0])
     """
-    _check_net(net)
+    check_net(net)
     check_params(net, params)
-    if not isinstance(caches, tuple) or len(caches) != net.n_layers:
-        raise TypeError(f"caches: expected the tuple of {net.n_layers} caches from forward_train")
-    dlogits = np.asarray(dlogits)
-    n = caches[0].h.shape[0]
-    if dlogits.shape != (n, net.sizes[-1]):
-        raise ValueError(f"dlogits: expected shape {(n, net.sizes[-1])}, got {dlogits.shape}")
-    return _backward(net, params, caches, dlogits, check_nonneg_float(l2, "l2"))
+    if not isinstance(caches, tuple) or len(caches) != len(net._plan):
+        raise TypeError(f"caches: expected the tuple of {len(net._plan)} caches from forward_train, "
+                        f"got {checks.show(caches)}")
+    n = next((c.shape[0] for c in caches if isinstance(c, np.ndarray)), None)
+    shape = (n, net.sizes[-1])
+    delta = np.asarray(dlogits)
+    if delta.dtype.kind not in "biuf" or delta.shape != shape:
+        raise ValueError(f"dlogits: expected a numeric array of shape {shape}, got {checks.show(delta)}")
+    # A copy in the net's dtype: backprop overwrites it.
+    delta = checks.finite(np.array(delta, dtype=net.dtype), "dlogits")
+    return _backward(net, params, caches, delta)
 
 
 def predict_proba(net: Net, params, X, *, stats=None) -> np.ndarray:
@@ -425,21 +544,8 @@ def accuracy(net: Net, params, X, y, *, stats=None) -> float:
     >>> 0.0 <= accuracy(net, init(key(0), net), np.ones((4, 2)), np.array([0, 1, 0, 1])) <= 1.0
     True
     """
-    head = HEADS[net.output]
+    head = HEADS[check_net(net).output]
     if not head.classifies:
         raise ValueError(f"net: accuracy needs a classification output, got output={net.output!r}")
     z = forward(net, params, X, stats=stats)
-    y = head.targets(z, y, "y")
-    return _accuracy(head, z, y)
-
-
-def _accuracy(head, z, y) -> float:
-    pred = head.predict(z)
-    if head.name == "softmax":
-        truth = y if y.ndim == 1 else np.argmax(y, axis=1)
-    else:
-        truth = (y > 0.5).astype(np.int64)
-        truth = truth[:, 0] if truth.shape[1] == 1 else truth
-    hit = pred == truth
-    # Several sigmoid outputs (multi-label): a sample counts only if all its labels are right.
-    return float(np.mean(hit if hit.ndim == 1 else hit.all(axis=1)))
+    return head.correct(z, head.targets(z, y, "y")) / len(z)

@@ -1,9 +1,13 @@
-"""The training objective of a net: its loss, its gradient, and a finite-difference check.
+"""The training objective of a net: its loss, its gradient, evaluation, and a finite-difference check.
 
 ``loss`` is the mean loss of the output head on a batch (in training mode: dropout masks from
 ``key``, batch-norm batch statistics) plus an optional L2 penalty ``l2/2 * sum(W**2)`` over the
-weights (not biases). ``grad`` is its exact gradient by hand-derived backprop, and
-``gradcheck`` compares the two numerically.
+weight matrices (leaves of two or more dimensions, never biases). ``grad`` is its exact
+gradient by hand-derived backprop, and ``gradcheck`` compares the two numerically.
+
+:func:`_value_and_grad` and :func:`_evaluate` are what :func:`funcnet.fit` runs as well, so a
+loop of the public ``value_and_grad``, an optimizer's ``update`` and ``apply_updates`` gives
+``fit``'s params bit for bit.
 
 >>> from funcnet.random import key
 >>> from funcnet.network import Net, init
@@ -19,39 +23,73 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import NamedTuple
 
 import numpy as np
 
-from .checks import check_key, check_nonneg_float, check_params, check_stats, check_X
+from . import checks
 from .losses import HEADS
-from .network import Net, _accuracy, _backward, _check_net, _forward_eval, _forward_train
-from .tree import _sum_squares, global_norm, tree_leaves, tree_map
+from .network import (
+    Net,
+    _backward,
+    _forward,
+    check_net,
+    check_params,
+    check_stats,
+    check_X,
+)
+from .tree import _map, global_norm, sum_squares, tree_leaves, tree_map, tree_paths
 
 __all__ = ["loss", "grad", "value_and_grad", "evaluate", "gradcheck", "gradcheck_tree"]
 
 
-def _checked(net, params, X, y, key, l2):
-    _check_net(net)
-    check_params(net, params)
-    X = check_X(net, X)
-    key = check_key(key, required=net.dropout > 0)
-    l2 = check_nonneg_float(l2, "l2")
-    head = HEADS[net.output]
-    # Targets are checked against a shape-only stand-in for the logits.
-    y = head.targets(np.empty((X.shape[0], net.sizes[-1]), X.dtype), y, "y")
-    return X, y, key, l2, head
+class Gradients(NamedTuple):
+    """What one training pass over a batch gives: the loss, the gradients and what backprop kept."""
+
+    value: float  # the mean loss plus the L2 penalty
+    grads: tuple | None  # like params (None when only the value was asked for)
+    correct: int  # samples the head classified right (0 for regression)
+    caches: list  # per layer, what the training pass kept (batch statistics among it)
 
 
-def _l2_penalty(params, l2):
+def _l2_penalty(params, l2: float) -> float:
     if not l2:
         return 0.0
-    weights = [p["W"] for p in params]
-    squares = _sum_squares(weights)[0]  # float32 weights: BLAS sums in float32
+    weights = [a for a in tree_leaves(params) if a.ndim >= 2]
+    squares = sum_squares(weights)[0]  # float32 weights: BLAS sums in float32
     if not math.isfinite(squares):  # weights above ~1.8e19 overflowed it: take it in float64
         norm = global_norm(weights)
         squares = norm * norm  # inf only if the penalty itself is beyond float64
     return 0.5 * l2 * squares
+
+
+def _add_l2(grads, params, l2: float):
+    """``grads + l2 * W`` for the weight matrices, in place on grads (fresh from backprop)."""
+    for g, p in zip(grads, params):
+        for k, w in p.items():
+            if w.ndim >= 2:
+                g[k] += l2 * w
+    return grads
+
+
+def _value_and_grad(net: Net, params, X, y, key, l2: float, grad: bool = True) -> Gradients:
+    """The training objective on a trusted batch: loss, gradients (if ``grad``), correct count."""
+    z, caches, owned = _forward(net, params, X, train=True, key=key)
+    value, delta, correct = HEADS[net.output].kernel(z, y, grad, owned)
+    value += _l2_penalty(params, l2)
+    if not grad:
+        return Gradients(value, None, correct, caches)
+    grads = _backward(net, params, caches, delta)
+    return Gradients(value, _add_l2(grads, params, l2) if l2 else grads, correct, caches)
+
+
+def _evaluate(net: Net, params, X, y, stats) -> tuple[float, int]:
+    """Evaluation-mode loss (without the L2 term) and correct count on a trusted batch."""
+    z, _, owned = _forward(net, params, X, train=False, stats=stats)
+    value, _, correct = HEADS[net.output].kernel(z, y, False, owned)
+    return value, correct
 
 
 def _finite(value: float, net, what: str = "loss") -> float:
@@ -65,15 +103,20 @@ def _finite(value: float, net, what: str = "loss") -> float:
     return value
 
 
-def _value(net, params, X, y, key, l2, head):
-    z, _ = _forward_train(net, params, X, key)
-    return head.loss.value(z, y) + _l2_penalty(params, l2)
+def _checked(net, params, X, y, key, l2):
+    """The arguments of loss, grad, value_and_grad and gradcheck, checked once."""
+    check_net(net)
+    check_params(net, params)
+    X = check_X(net, X)
+    key = checks.key(key, required=net.needs_key)
+    l2 = checks.real(l2, "l2", low=0)
+    y = _targets(net, X, y, "y")
+    return X, y, key, l2
 
 
-def _value_and_grad(net, params, X, y, key, l2, head):
-    z, caches = _forward_train(net, params, X, key)
-    value = head.loss.value(z, y) + _l2_penalty(params, l2)
-    return value, _backward(net, params, caches, head.loss.grad(z, y), l2)
+def _targets(net: Net, X, y, name: str):
+    # Targets are checked against a shape-only stand-in for the logits.
+    return HEADS[net.output].targets(np.empty((len(X), net.sizes[-1]), X.dtype), y, name)
 
 
 def loss(net: Net, params, X, y, *, key=None, l2: float = 0.0) -> float:
@@ -99,9 +142,9 @@ def loss(net: Net, params, X, y, *, key=None, l2: float = 0.0) -> float:
     >>> loss(net, init(key(0), net), np.zeros((1, 2)), np.ones((1, 3)))
     1.0
     """
-    X, y, key, l2, head = _checked(net, params, X, y, key, l2)
+    X, y, key, l2 = _checked(net, params, X, y, key, l2)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _finite(_value(net, params, X, y, key, l2, head), net)
+        return _finite(_value_and_grad(net, params, X, y, key, l2, grad=False).value, net)
 
 
 def grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
@@ -135,10 +178,10 @@ def value_and_grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
     >>> v, sorted(g[0])
     (1.0, ['W', 'b'])
     """
-    X, y, key, l2, head = _checked(net, params, X, y, key, l2)
+    X, y, key, l2 = _checked(net, params, X, y, key, l2)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        value, grads = _value_and_grad(net, params, X, y, key, l2, head)
-    return _finite(value, net), grads
+        r = _value_and_grad(net, params, X, y, key, l2)
+    return _finite(r.value, net), r.grads
 
 
 def evaluate(net: Net, params, X, y, *, stats=None) -> dict:
@@ -162,16 +205,16 @@ def evaluate(net: Net, params, X, y, *, stats=None) -> dict:
     >>> sorted(r), r["accuracy"]
     (['accuracy', 'loss'], 0.5)
     """
-    _check_net(net)
+    check_net(net)
     check_params(net, params)
     X = check_X(net, X)
-    head = HEADS[net.output]
+    stats = check_stats(net, stats)
+    y = _targets(net, X, y, "y")
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        z = _forward_eval(net, params, X, check_stats(net, stats))
-        y = head.targets(z, y, "y")
-        out = {"loss": _finite(head.loss.value(z, y), net)}
-    if head.classifies:
-        out["accuracy"] = _accuracy(head, z, y)
+        value, correct = _evaluate(net, params, X, y, stats)
+    out = {"loss": _finite(value, net)}
+    if HEADS[net.output].classifies:
+        out["accuracy"] = correct / len(X)
     return out
 
 
@@ -185,6 +228,10 @@ def gradcheck_tree(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: fl
     bias cancelled by a following batch norm) from scoring rounding noise divided by rounding
     noise. Dropout uses the same ``key`` (hence the same masks) in every evaluation.
 
+    Args:
+        net, params, X, y, key, l2: as for :func:`loss`.
+        eps: the finite-difference step, a positive number.
+
     Returns:
         A tree with the params' structure holding one float per leaf.
 
@@ -195,17 +242,20 @@ def gradcheck_tree(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: fl
     >>> max(tree_leaves(errs)) < 1e-6
     True
     """
-    X, y, key, l2, head = _checked(net, params, X, y, key, l2)
-    net64 = Net(net.sizes, net.activation, net.output, net.init, "float64", net.dropout, net.batchnorm)
-    p64 = tree_map(lambda a: np.array(a, dtype=np.float64), params)
+    X, y, key, l2 = _checked(net, params, X, y, key, l2)
+    eps = checks.real(eps, "eps", low=0, low_open=True)
+    net64 = dataclasses.replace(net, dtype="float64")
+    # Our own C-ordered float64 copies: perturbing them in place through a flat view is safe,
+    # and reaches the array (a reshape of a Fortran-ordered leaf would be a copy).
+    p64 = _map(lambda a: np.array(a, dtype=np.float64, order="C"), params, ())
     X64 = X.astype(np.float64)
     y64 = y.astype(np.float64) if y.dtype.kind == "f" else y
-    _, analytic = _value_and_grad(net64, p64, X64, y64, key, l2, head)
-
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        analytic = _value_and_grad(net64, p64, X64, y64, key, l2).grads
     floor = max(1e-3 * global_norm(analytic), 1e-12)
 
     def f():
-        return _value(net64, p64, X64, y64, key, l2, head)
+        return _value_and_grad(net64, p64, X64, y64, key, l2, grad=False).value
 
     def check(leaf, g):
         num = np.empty_like(leaf)
@@ -222,8 +272,12 @@ def gradcheck_tree(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: fl
         scale = np.linalg.norm(g) + np.linalg.norm(num)
         return float(diff / max(scale, floor))
 
-    # p64 is this function's own copy, so perturbing its leaves in place is safe.
-    return tree_map(check, p64, analytic)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        errors = tree_map(check, p64, analytic)
+    for path, e in tree_paths(errors):
+        if not math.isfinite(e):
+            raise FloatingPointError(f"gradcheck: the loss overflowed in float64 at params{path}")
+    return errors
 
 
 def gradcheck(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: float = 1e-5) -> float:

@@ -28,11 +28,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from . import checks
 from . import random as rnd
-from .activations import ACTIVATIONS
-from .checks import check_params, check_stats, check_X
 from .losses import HEADS
-from .network import BN_EPS, Net, predict_proba
+from .network import Net, check_params, check_X, forward, predict_proba
 
 __all__ = [
     "loss_curves",
@@ -114,12 +113,14 @@ def _class_colors(k):
 # --- training curves ---
 
 
-def loss_curves(history, *, title: str | None = None, log_loss: bool = False, figsize=None):
+def loss_curves(history, *, best_epoch: int | None = None, title: str | None = None,
+                log_loss: bool = False, figsize=None):
     """Loss and accuracy per epoch, training and (when present) validation.
 
     Args:
         history: ``fit(...).history``: ``epoch`` and ``loss`` lists, optionally ``accuracy``,
-            ``val_loss``, ``val_accuracy`` and ``best_epoch`` (marked by a dotted line).
+            ``val_loss`` and ``val_accuracy``.
+        best_epoch: ``fit(...).best_epoch``, marked by a dotted line (None: no mark).
         title: figure title.
         log_loss: draw the loss on a log scale.
         figsize: (width, height) in inches; default (9, 3.5) with accuracy, (5, 3.5) without.
@@ -133,6 +134,8 @@ def loss_curves(history, *, title: str | None = None, log_loss: bool = False, fi
     [('train', [1.0, 0.5]), ('validation', [1.1, 0.7])]
     """
     _check_history(history)
+    if best_epoch is not None:
+        checks.integer(best_epoch, "best_epoch", low=1)
     has_acc = "accuracy" in history or "val_accuracy" in history
     fig = _figure(_check_figsize(figsize, (9, 3.5) if has_acc else (5, 3.5)))
     axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
@@ -142,8 +145,8 @@ def loss_curves(history, *, title: str | None = None, log_loss: bool = False, fi
         for key, name, style in ((train_key, "train", "-"), (val_key, "validation", "--")):
             if key in history:
                 ax.plot(epochs, np.asarray(history[key], dtype=float), style, label=name)
-        if "best_epoch" in history:
-            ax.axvline(history["best_epoch"], color="grey", linestyle=":", label="best epoch")
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="grey", linestyle=":", label="best epoch")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         if label == "loss" and log_loss:
@@ -467,30 +470,7 @@ def hidden_activations(net: Net, params, X, *, layer: int, stats=None) -> np.nda
     >>> hidden_activations(net, params, np.array([[1.0, 0.5]]), layer=-1)
     array([[2., 2.]])
     """
-    if not isinstance(net, Net):
-        raise TypeError(f"net: expected a funcnet.Net, got {type(net).__name__}")
-    check_params(net, params)
-    X = check_X(net, X)
-    stats = check_stats(net, stats)
-    n_layers = net.n_layers
-    if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not -n_layers <= layer < n_layers:
-        raise ValueError(f"layer: expected an integer in [0, {n_layers - 1}] (or counting from the "
-                         f"end down to {-n_layers}), got {layer!r}")
-    layer = int(layer) % n_layers
-    act = ACTIVATIONS[net.activation]
-    h = X
-    for i in range(layer + 1):
-        p = params[i]
-        u = h @ p["W"]
-        if "b" in p:
-            u += p["b"]
-        else:  # batch norm with the running statistics, as funcnet.forward does in eval mode
-            s = stats[i]
-            u -= s["mean"]
-            u *= (p["gamma"] / np.sqrt(s["var"] + BN_EPS)).astype(u.dtype, copy=False)
-            u += p["beta"]
-        h = u if i == n_layers - 1 else act.fn(u)
-    return h
+    return forward(net, params, X, stats=stats, layer=layer)
 
 
 def pca_2d(H) -> np.ndarray:

@@ -15,11 +15,11 @@ False
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
+
+from . import checks
 
 __all__ = [
     "Key",
@@ -40,15 +40,6 @@ class Key(NamedTuple):
     words: tuple[int, ...]
 
 
-def _check_key(k, name="key") -> Key:
-    if not isinstance(k, Key):
-        raise TypeError(
-            f"{name}: expected a funcnet.random.Key (from funcnet.random.key(seed)), "
-            f"got {type(k).__name__}"
-        )
-    return k
-
-
 def key(seed: int) -> Key:
     """Make a key from a non-negative integer seed.
 
@@ -61,11 +52,8 @@ def key(seed: int) -> Key:
     >>> key(42) == key(42)
     True
     """
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed: expected a non-negative integer, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-    words = np.random.SeedSequence(int(seed)).generate_state(4, dtype=np.uint32)
+    seed = checks.integer(seed, "seed", low=0)
+    words = np.random.SeedSequence(seed).generate_state(4, dtype=np.uint32)
     return Key(tuple(int(w) for w in words))
 
 
@@ -85,14 +73,13 @@ def split(k: Key, n: int = 2) -> tuple[Key, ...]:
     >>> split(key(0)) == split(key(0))
     True
     """
-    _check_key(k)
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n: expected a positive integer, got {n!r}")
+    checks.key(k, "k")
+    n = checks.integer(n, "n", low=1)
     # spawn_key names the child uniquely; SeedSequence hashes (entropy, spawn_key).
     return tuple(
         Key(tuple(int(w) for w in np.random.SeedSequence(k.words, spawn_key=(1, i))
                   .generate_state(4, dtype=np.uint32)))
-        for i in range(int(n))
+        for i in range(n)
     )
 
 
@@ -102,10 +89,9 @@ def fold_in(k: Key, data: int) -> Key:
     >>> fold_in(key(0), 3) == fold_in(key(0), 3) != fold_in(key(0), 4)
     True
     """
-    _check_key(k)
-    if isinstance(data, bool) or not isinstance(data, numbers.Integral) or data < 0:
-        raise ValueError(f"data: expected a non-negative integer, got {data!r}")
-    words = np.random.SeedSequence(k.words, spawn_key=(2, int(data))).generate_state(
+    checks.key(k, "k")
+    data = checks.integer(data, "data", low=0)
+    words = np.random.SeedSequence(k.words, spawn_key=(2, data)).generate_state(
         4, dtype=np.uint32
     )
     return Key(tuple(int(w) for w in words))
@@ -117,46 +103,14 @@ def generator(k: Key) -> np.random.Generator:
     >>> int(generator(key(1)).integers(10)) == int(generator(key(1)).integers(10))
     True
     """
-    _check_key(k)
+    checks.key(k, "k")
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(k.words)))
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-
 def _shape(shape) -> tuple[int, ...]:
-    if _is_int(shape):
-        shape = (shape,)
-    # int(2.5) would quietly make 2: only true integers are sizes.
-    if not isinstance(shape, (tuple, list)) or not all(_is_int(s) for s in shape):
-        raise TypeError(f"shape: expected an int or a tuple of ints, got {shape!r}")
-    shape = tuple(int(s) for s in shape)
-    if any(s < 0 for s in shape):
-        raise ValueError(f"shape: expected non-negative sizes, got {shape}")
-    return shape
-
-
-def _float_dtype(dtype) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"dtype: expected float32 or float64, got {dt}")
-    return dt
-
-
-def _finite(x, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name}: expected a real number, got {x!r}")
-    try:
-        v = float(x)
-    except OverflowError:  # an int beyond float range
-        v = math.inf
-    if not math.isfinite(v):
-        raise ValueError(f"{name}: expected a finite number, got {x!r}")
-    return v
+    if isinstance(shape, (tuple, list)):
+        return tuple(checks.integer(s, "shape", low=0) for s in shape)
+    return (checks.integer(shape, "shape", low=0),)
 
 
 def normal(k: Key, shape, dtype=np.float64, *, std: float = 1.0) -> np.ndarray:
@@ -174,9 +128,8 @@ def normal(k: Key, shape, dtype=np.float64, *, std: float = 1.0) -> np.ndarray:
     >>> normal(key(0), (2, 3), np.float32).dtype
     dtype('float32')
     """
-    dt = _float_dtype(dtype)
-    if _finite(std, "std") < 0:
-        raise ValueError(f"std: expected a finite number >= 0, got {std!r}")
+    dt = checks.float_dtype(dtype)
+    std = checks.real(std, "std", low=0)
     out = generator(k).standard_normal(_shape(shape), dtype=dt)
     if std != 1.0:
         out *= dt.type(std)
@@ -199,8 +152,8 @@ def uniform(k: Key, shape, dtype=np.float64, *, low: float = 0.0, high: float = 
     >>> bool(x.min() >= -2.0 and x.max() < 2.0)
     True
     """
-    dt = _float_dtype(dtype)
-    low, high = _finite(low, "low"), _finite(high, "high")
+    dt = checks.float_dtype(dtype)
+    low, high = checks.real(low, "low"), checks.real(high, "high")
     if not high > low:
         raise ValueError(f"high: expected high > low, got low={low!r}, high={high!r}")
     big = float(np.finfo(dt).max)
@@ -233,9 +186,8 @@ def permutation(k: Key, n: int) -> np.ndarray:
     >>> sorted(permutation(key(0), 5).tolist())
     [0, 1, 2, 3, 4]
     """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-        raise ValueError(f"n: expected a non-negative integer, got {n!r}")
-    return generator(k).permutation(int(n))
+    n = checks.integer(n, "n", low=0)
+    return generator(k).permutation(n)
 
 
 def bernoulli(k: Key, p: float, shape) -> np.ndarray:
@@ -252,8 +204,5 @@ def bernoulli(k: Key, p: float, shape) -> np.ndarray:
     >>> bernoulli(key(0), 1.0, 3).tolist()
     [True, True, True]
     """
-    if isinstance(p, bool) or not isinstance(p, numbers.Real):
-        raise TypeError(f"p: expected a probability in [0, 1], got {p!r}")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p: expected a probability in [0, 1], got {p!r}")
+    p = checks.real(p, "p", low=0, high=1)
     return generator(k).random(_shape(shape)) < p

@@ -1,18 +1,21 @@
 """Learning-rate schedules: pure functions of the step number.
 
-A schedule is a plain function ``schedule(step) -> rate``: ``step`` is the number of optimizer
-steps already taken (0 for the first update; a Python or NumPy integer), and ``rate`` is a
-Python float. Nothing is stored between calls, so the same step always gives the same rate,
-and a schedule can be passed anywhere a learning rate is accepted
-(``funcnet.optim.adam(cosine(1e-3, 1000))``).
+A schedule is called as ``schedule(step) -> rate``: ``step`` is the number of optimizer steps
+already taken (0 for the first update; a Python or NumPy integer), and ``rate`` is a Python
+float. Nothing is stored between calls, so the same step always gives the same rate, and a
+schedule can be passed anywhere a learning rate is accepted
+(``funcnet.optim.adam(cosine(1e-3, 1000))``). Each schedule is a small frozen dataclass of
+its settings with a ``__call__``: it prints, compares and pickles as plain data.
 
-The constructors check their settings once and return the function; the functions check the
-step. Schedules compose: :func:`linear_warmup` hands over to any schedule, and :func:`join`
-runs several one after the other, each starting again from its own step 0.
+The constructors check their settings once; the schedules check the step. Schedules compose:
+:func:`linear_warmup` hands over to any schedule, and :func:`join` runs several one after the
+other, each starting again from its own step 0.
 
 >>> s = linear_warmup(cosine(0.1, total_steps=100), warmup_steps=10)
 >>> [round(s(t), 4) for t in (0, 5, 10, 60, 110)]
 [0.0, 0.05, 0.1, 0.05, 0.0]
+>>> cosine(0.1, total_steps=100)
+Cosine(lr=0.1, total_steps=100, final=0.0)
 
 See Also:
     funcnet.optim: the optimizers that take a number or a schedule as their learning rate.
@@ -20,10 +23,11 @@ See Also:
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import numbers
-import operator
 from typing import Callable, Sequence
+
+from . import checks
 
 __all__ = [
     "constant",
@@ -39,85 +43,65 @@ __all__ = [
 Schedule = Callable[[int], float]
 
 
-# --- checks (settings once, at construction; the step at every call) ---
+def _step(step) -> int:
+    # Floats are refused: they would silently give rates between steps.
+    return checks.integer(step, "step", low=0)
 
 
 def _rate(value, name: str, *, allow_zero: bool = False) -> float:
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, numbers.Real)
-        and math.isfinite(value)
-        and (value >= 0 if allow_zero else value > 0)
-    )
-    if not ok:
-        want = "a finite number >= 0" if allow_zero else "a positive finite number"
-        raise ValueError(f"{name}: expected {want}, got {value!r}")
-    return float(value)
+    return checks.real(value, name, low=0, low_open=not allow_zero)
 
 
 def _count(value, name: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return checks.integer(value, name, low=minimum)
 
 
 def _schedule(value, name: str) -> Schedule:
-    if not callable(value):
-        raise TypeError(f"{name}: expected a schedule (a function step -> rate), got {value!r}")
-    return value
+    return checks.function(value, name, "a schedule (a function step -> rate)")
 
 
-def _step(step) -> int:
-    # operator.index takes Python and NumPy integers and refuses floats, which would
-    # silently give rates between steps.
-    try:
-        t = operator.index(step)
-    except TypeError:
-        raise TypeError(f"step: expected an integer, got {step!r}") from None
-    if t < 0:
-        raise ValueError(f"step: expected an integer >= 0, got {t}")
-    return t
+@dataclasses.dataclass(frozen=True)
+class Constant:
+    """The same rate at every step; see :func:`constant`."""
+
+    lr: float
+
+    def __call__(self, step) -> float:
+        _step(step)
+        return self.lr
 
 
-def _named(fn: Schedule, text: str) -> Schedule:
-    # A readable repr, e.g. <function cosine(lr=0.1, total_steps=100, final=0.0) at 0x...>.
-    fn.__name__ = fn.__qualname__ = text
-    return fn
-
-
-# --- schedules ---
-
-
-def constant(lr: float) -> Schedule:
+def constant(lr: float) -> Constant:
     """The same rate at every step.
 
     Args:
         lr: the rate, a positive finite number.
 
-    Returns:
-        ``schedule(step) -> lr``.
-
     >>> constant(0.1)(0), constant(0.1)(10**6)
     (0.1, 0.1)
     """
-    lr = _rate(lr, "lr")
-
-    def schedule(step) -> float:
-        _step(step)
-        return lr
-
-    return _named(schedule, f"constant(lr={lr})")
+    return Constant(_rate(lr, "lr"))
 
 
-def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
+@dataclasses.dataclass(frozen=True)
+class StepDecay:
+    """``lr * gamma ** (step // step_size)``; see :func:`step_decay`."""
+
+    lr: float
+    step_size: int
+    gamma: float
+
+    def __call__(self, step) -> float:
+        return self.lr * self.gamma ** (_step(step) // self.step_size)
+
+
+def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> StepDecay:
     """Multiply the rate by ``gamma`` every ``step_size`` steps (PyTorch's ``StepLR``).
-
-    ``rate(t) = lr * gamma ** (t // step_size)``.
 
     Args:
         lr: the initial rate, positive.
         step_size: steps between decays, a positive integer.
-        gamma: the factor applied at each decay, positive (below 1 to decay).
+        gamma: the factor applied at each decay, in (0, 1].
 
     >>> s = step_decay(1.0, step_size=10, gamma=0.5)
     >>> [s(t) for t in (0, 9, 10, 25)]
@@ -126,47 +110,67 @@ def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
     See Also:
         multistep: decays at chosen steps instead of regularly.
     """
-    lr = _rate(lr, "lr")
-    step_size = _count(step_size, "step_size")
-    gamma = _rate(gamma, "gamma")
-
-    def schedule(step) -> float:
-        return lr * gamma ** (_step(step) // step_size)
-
-    return _named(schedule, f"step_decay(lr={lr}, step_size={step_size}, gamma={gamma})")
+    return StepDecay(_rate(lr, "lr"), _count(step_size, "step_size"),
+                     checks.real(gamma, "gamma", low=0, high=1, low_open=True))
 
 
-def multistep(lr: float, milestones: Sequence[int], gamma: float = 0.1) -> Schedule:
+@dataclasses.dataclass(frozen=True)
+class MultiStep:
+    """``lr * gamma ** (milestones passed)``; see :func:`multistep`."""
+
+    lr: float
+    milestones: tuple
+    gamma: float
+
+    def __call__(self, step) -> float:
+        t = _step(step)
+        return self.lr * self.gamma ** sum(1 for m in self.milestones if m <= t)
+
+
+def multistep(lr: float, milestones: Sequence[int], gamma: float = 0.1) -> MultiStep:
     """Multiply the rate by ``gamma`` at each milestone step (PyTorch's ``MultiStepLR``).
-
-    ``rate(t) = lr * gamma ** (number of milestones <= t)``.
 
     Args:
         lr: the initial rate, positive.
         milestones: strictly increasing positive step numbers.
-        gamma: the factor applied at each milestone, positive.
+        gamma: the factor applied at each milestone, in (0, 1].
 
     >>> s = multistep(1.0, milestones=(3, 5), gamma=0.1)
     >>> [s(t) for t in range(7)]
     [1.0, 1.0, 1.0, 0.1, 0.1, 0.01, 0.01]
     """
-    lr = _rate(lr, "lr")
-    gamma = _rate(gamma, "gamma")
-    try:
-        marks = tuple(_count(m, "milestones") for m in milestones)
-    except TypeError:
-        raise TypeError(f"milestones: expected a sequence of integers, got {milestones!r}") from None
+    if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Sequence):
+        raise TypeError(f"milestones: expected a sequence of integers, got {checks.show(milestones)}")
+    marks = tuple(_count(m, "milestones") for m in milestones)
     if any(a >= b for a, b in zip(marks, marks[1:])):
         raise ValueError(f"milestones: expected strictly increasing steps, got {marks}")
+    return MultiStep(_rate(lr, "lr"), marks, checks.real(gamma, "gamma", low=0, high=1, low_open=True))
 
-    def schedule(step) -> float:
+
+@dataclasses.dataclass(frozen=True)
+class Exponential:
+    """``lr * decay_rate ** (step / decay_steps)``; see :func:`exponential`."""
+
+    lr: float
+    decay_rate: float
+    decay_steps: int = 1
+    staircase: bool = False
+
+    def __call__(self, step) -> float:
         t = _step(step)
-        return lr * gamma ** sum(1 for m in marks if m <= t)
+        power = t // self.decay_steps if self.staircase else t / self.decay_steps
+        # In Python floats a huge power underflows quietly to 0.0; growth beyond the float
+        # range is an error naming the step rather than a silent inf.
+        try:
+            rate = self.lr * self.decay_rate**power
+        except OverflowError:
+            rate = math.inf
+        if not math.isfinite(rate):
+            raise ValueError(f"step: the rate of {self!r} overflows at step {t}")
+        return rate
 
-    return _named(schedule, f"multistep(lr={lr}, milestones={marks}, gamma={gamma})")
 
-
-def exponential(lr: float, decay_rate: float, decay_steps: int = 1, *, staircase: bool = False) -> Schedule:
+def exponential(lr: float, decay_rate: float, decay_steps: int = 1, *, staircase: bool = False) -> Exponential:
     """Exponential decay (or growth): ``rate(t) = lr * decay_rate ** (t / decay_steps)``.
 
     With ``decay_steps=1`` this is PyTorch's ``ExponentialLR(gamma=decay_rate)``; a
@@ -184,29 +188,24 @@ def exponential(lr: float, decay_rate: float, decay_steps: int = 1, *, staircase
     >>> exponential(1.0, 0.5, 2, staircase=True)(3)
     0.5
     """
-    lr = _rate(lr, "lr")
-    decay_rate = _rate(decay_rate, "decay_rate")
-    decay_steps = _count(decay_steps, "decay_steps")
-    if not isinstance(staircase, bool):
-        raise TypeError(f"staircase: expected True or False, got {staircase!r}")
-
-    def schedule(step) -> float:
-        t = _step(step)
-        power = t // decay_steps if staircase else t / decay_steps
-        # Python floats: a huge power underflows quietly to 0.0 or overflows to an error
-        # naming the step, rather than to a silent inf.
-        try:
-            return lr * decay_rate**power
-        except OverflowError:
-            raise OverflowError(f"exponential: the rate overflows at step {t}") from None
-
-    return _named(
-        schedule,
-        f"exponential(lr={lr}, decay_rate={decay_rate}, decay_steps={decay_steps}, staircase={staircase})",
-    )
+    return Exponential(_rate(lr, "lr"), _rate(decay_rate, "decay_rate"), _count(decay_steps, "decay_steps"),
+                       checks.boolean(staircase, "staircase"))
 
 
-def cosine(lr: float, total_steps: int, final: float = 0.0) -> Schedule:
+@dataclasses.dataclass(frozen=True)
+class Cosine:
+    """Cosine annealing from ``lr`` to ``final`` over ``total_steps``; see :func:`cosine`."""
+
+    lr: float
+    total_steps: int
+    final: float = 0.0
+
+    def __call__(self, step) -> float:
+        t = min(_step(step), self.total_steps)
+        return self.final + (self.lr - self.final) * 0.5 * (1.0 + math.cos(math.pi * t / self.total_steps))
+
+
+def cosine(lr: float, total_steps: int, final: float = 0.0) -> Cosine:
     """Cosine annealing from ``lr`` to ``final`` over ``total_steps``, then ``final``.
 
     ``rate(t) = final + (lr - final) * (1 + cos(pi * min(t, total_steps) / total_steps)) / 2``
@@ -214,25 +213,31 @@ def cosine(lr: float, total_steps: int, final: float = 0.0) -> Schedule:
 
     Args:
         lr: the rate at step 0, positive.
-        total_steps: steps to reach ``final``, a positive integer.
+        total_steps: steps to reach ``final``, a positive integer (optimizer steps: epochs
+            times batches per epoch).
         final: the rate from ``total_steps`` on, ``>= 0``.
 
     >>> s = cosine(1.0, total_steps=4, final=0.2)
     >>> [round(s(t), 6) for t in (0, 2, 4, 100)]
     [1.0, 0.6, 0.2, 0.2]
     """
-    lr = _rate(lr, "lr")
-    total_steps = _count(total_steps, "total_steps")
-    final = _rate(final, "final", allow_zero=True)
-
-    def schedule(step) -> float:
-        t = min(_step(step), total_steps)
-        return final + (lr - final) * 0.5 * (1.0 + math.cos(math.pi * t / total_steps))
-
-    return _named(schedule, f"cosine(lr={lr}, total_steps={total_steps}, final={final})")
+    return Cosine(_rate(lr, "lr"), _count(total_steps, "total_steps"), _rate(final, "final", allow_zero=True))
 
 
-def linear(start: float, end: float, steps: int) -> Schedule:
+@dataclasses.dataclass(frozen=True)
+class Linear:
+    """A straight line from ``start`` to ``end`` over ``steps``; see :func:`linear`."""
+
+    start: float
+    end: float
+    steps: int
+
+    def __call__(self, step) -> float:
+        t = min(_step(step), self.steps)
+        return self.start + (self.end - self.start) * (t / self.steps)
+
+
+def linear(start: float, end: float, steps: int) -> Linear:
     """A straight line from ``start`` at step 0 to ``end`` at ``steps``, then ``end``.
 
     Args:
@@ -244,18 +249,26 @@ def linear(start: float, end: float, steps: int) -> Schedule:
     >>> [s(t) for t in (0, 1, 4, 9)]
     [1.0, 0.75, 0.0, 0.0]
     """
-    start = _rate(start, "start", allow_zero=True)
-    end = _rate(end, "end", allow_zero=True)
-    steps = _count(steps, "steps")
-
-    def schedule(step) -> float:
-        t = min(_step(step), steps)
-        return start + (end - start) * (t / steps)
-
-    return _named(schedule, f"linear(start={start}, end={end}, steps={steps})")
+    return Linear(_rate(start, "start", allow_zero=True), _rate(end, "end", allow_zero=True), _count(steps, "steps"))
 
 
-def linear_warmup(lr, warmup_steps: int, *, start: float = 0.0) -> Schedule:
+@dataclasses.dataclass(frozen=True)
+class LinearWarmup:
+    """A linear ramp up to ``after(0)``, then ``after``; see :func:`linear_warmup`."""
+
+    after: Callable
+    warmup_steps: int
+    start: float = 0.0
+
+    def __call__(self, step) -> float:
+        t = _step(step)
+        if t < self.warmup_steps:
+            peak = self.after(0)
+            return self.start + (peak - self.start) * (t / self.warmup_steps)
+        return self.after(t - self.warmup_steps)
+
+
+def linear_warmup(lr, warmup_steps: int, *, start: float = 0.0) -> LinearWarmup:
     """Ramp linearly from ``start`` up to the rate ``lr`` begins with, then hand over to it.
 
     For ``t < warmup_steps``: ``rate(t) = start + (lr(0) - start) * t / warmup_steps``; from
@@ -272,20 +285,24 @@ def linear_warmup(lr, warmup_steps: int, *, start: float = 0.0) -> Schedule:
     [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 0.5, 0.5]
     """
     after = _schedule(lr, "lr") if callable(lr) else constant(lr)
-    warmup_steps = _count(warmup_steps, "warmup_steps")
-    start = _rate(start, "start", allow_zero=True)
-    peak = after(0)
+    _rate(after(0), "lr(0)", allow_zero=True)  # the peak the ramp climbs to
+    return LinearWarmup(after, _count(warmup_steps, "warmup_steps"), _rate(start, "start", allow_zero=True))
 
-    def schedule(step) -> float:
+
+@dataclasses.dataclass(frozen=True)
+class Join:
+    """Schedules run one after another; see :func:`join`."""
+
+    schedules: tuple
+    boundaries: tuple
+
+    def __call__(self, step) -> float:
         t = _step(step)
-        if t < warmup_steps:
-            return start + (peak - start) * (t / warmup_steps)
-        return after(t - warmup_steps)
-
-    return _named(schedule, f"linear_warmup({after.__name__}, warmup_steps={warmup_steps}, start={start})")
+        i = sum(1 for m in self.boundaries if m <= t)
+        return self.schedules[i](t - ((0,) + self.boundaries)[i])
 
 
-def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
+def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Join:
     """Run ``schedules`` one after another, switching at the ``boundaries`` steps.
 
     Schedule ``i`` runs from ``boundaries[i-1]`` (0 for the first) and sees the step counted
@@ -300,10 +317,10 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
     [0.0, 0.5, 1.0, 0.5, 0.0]
     """
     if isinstance(schedules, (str, bytes)) or not isinstance(schedules, Sequence) or not schedules:
-        raise TypeError(f"schedules: expected a non-empty sequence of schedules, got {schedules!r}")
+        raise TypeError(f"schedules: expected a non-empty sequence of schedules, got {checks.show(schedules)}")
     parts = tuple(_schedule(s, f"schedules[{i}]") for i, s in enumerate(schedules))
     if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries, Sequence):
-        raise TypeError(f"boundaries: expected a sequence of integers, got {boundaries!r}")
+        raise TypeError(f"boundaries: expected a sequence of integers, got {checks.show(boundaries)}")
     marks = tuple(_count(b, "boundaries") for b in boundaries)
     if len(marks) != len(parts) - 1:
         raise ValueError(
@@ -311,12 +328,4 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
         )
     if any(a >= b for a, b in zip(marks, marks[1:])):
         raise ValueError(f"boundaries: expected strictly increasing steps, got {marks}")
-    starts = (0,) + marks
-
-    def schedule(step) -> float:
-        t = _step(step)
-        i = sum(1 for m in marks if m <= t)
-        return parts[i](t - starts[i])
-
-    names = ", ".join(p.__name__ for p in parts)
-    return _named(schedule, f"join([{names}], boundaries={marks})")
+    return Join(parts, marks)

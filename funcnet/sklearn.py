@@ -115,6 +115,7 @@ class _Base(BaseEstimator):
                          epochs=self.epochs, batch_size=min(self.batch_size, len(Xt)), l2=self.alpha,
                          validation=validation, patience=self.patience if self.early_stopping else None)
         self.params_, self.stats_, self.history_ = result.params, result.stats, result.history
+        self.best_epoch_ = result.best_epoch
         self.loss_curve_ = list(result.history["loss"])
         self.n_iter_ = len(self.loss_curve_)
         return self
@@ -144,7 +145,8 @@ class MLPClassifier(ClassifierMixin, _Base):
         dtype: ``"float32"`` or ``"float64"``; ``None`` follows the training data.
 
     Attributes:
-        classes_, params_, stats_, history_, loss_curve_, n_iter_, net_, n_features_in_.
+        classes_, params_, stats_, history_, best_epoch_ (with early stopping), loss_curve_,
+        n_iter_, net_, n_features_in_.
 
     >>> from sklearn.datasets import load_iris
     >>> X, y = load_iris(return_X_y=True)

@@ -4,14 +4,17 @@ This is the one module that composes the core with toolz. A train step is the pi
 
     gradients (forward + loss + backward)  ->  optimizer update  ->  apply updates
 
-built with :func:`toolz.compose_left` into ``step(state, batch) -> (state, metrics)``. An epoch
-is ``toolz.reduce`` of that step over the batches of one shuffle, and :func:`fit` is
-``toolz.accumulate`` of epochs (cut short by early stopping), so the whole run is a value
-computed from its inputs: the same key gives the same params and history, bit for bit.
+built with :func:`toolz.compose_left` into ``step(state, batch) -> (state, metrics)``; the
+stages hand each other named tuples. The gradient stage is
+:func:`funcnet.objective._value_and_grad` and the last stage :func:`funcnet.optim.apply_updates`'s
+arithmetic, the same functions the public ``value_and_grad`` and ``apply_updates`` run, so a
+hand-written loop of those gives ``fit``'s params bit for bit. An epoch is a fold of the step
+over the batches of one shuffle, and :func:`fit` is ``toolz.accumulate`` of epochs (cut short
+by early stopping or a callback), so the whole run is a value computed from its inputs: the
+same key gives the same params and history, bit for bit.
 
-Speed without impurity: data are checked once per ``fit``; an epoch shuffles *indices* and
-gathers one batch at a time (no copy of the dataset); every array a step writes to is one it
-allocated itself, so the caller's params, data and optimizer state are never touched.
+Data are checked once per ``fit``; an epoch shuffles *indices* and gathers one batch at a time
+(no copy of the dataset); every array a step writes to is one it allocated itself.
 
 >>> import funcnet as fn
 >>> X, y = fn.datasets.xor()
@@ -30,32 +33,16 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 import toolz
 
-from . import _malloc
+from . import checks
 from . import random as rnd
-from .checks import (
-    check_key,
-    check_nonneg_float,
-    check_params,
-    check_positive_int,
-    check_stats,
-    check_X,
-)
 from .losses import HEADS
-from .network import (
-    BN_MOMENTUM,
-    Net,
-    _accuracy,
-    _backward,
-    _check_net,
-    _forward_eval,
-    _forward_train,
-    init_stats,
-)
-from .objective import _l2_penalty
-from .optim import Optimizer, sgd, unchecked
-from .tree import tree_check_same
+from .network import Net, _update_stats, check_net, check_params, check_stats, check_X, init_stats
+from .objective import _evaluate, _targets, _value_and_grad
+from .optim import Transform, sgd
+from .optim.base import _apply_updates, check_grads, check_optimizer
+from .tree import sum_squares, tree_leaves
 
-__all__ = ["TrainState", "StepMetrics", "FitResult", "make_train_step", "train_step", "fit"]
+__all__ = ["TrainState", "Batch", "StepMetrics", "FitResult", "make_train_step", "train_step", "fit"]
 
 
 class TrainState(NamedTuple):
@@ -64,6 +51,14 @@ class TrainState(NamedTuple):
     params: tuple
     opt_state: Any
     stats: tuple  # batch-norm running statistics ({} for layers without batch norm)
+
+
+class Batch(NamedTuple):
+    """One mini-batch: inputs, targets and the dropout key (None without dropout)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    key: Any = None
 
 
 class StepMetrics(NamedTuple):
@@ -76,98 +71,100 @@ class StepMetrics(NamedTuple):
 
 
 class FitResult(NamedTuple):
-    """The outcome of :func:`fit`: final (or best, with early stopping) params and history."""
+    """The outcome of :func:`fit`.
+
+    Attributes:
+        params: the final params, or the best ones with early stopping.
+        history: a dict of lists, one entry per epoch run (see :func:`fit`).
+        stats: the batch-norm running statistics that go with ``params``.
+        opt_state: the optimizer state at the end of the last epoch run.
+        best_epoch: with early stopping, the epoch ``params`` come from (1-based); else None.
+    """
 
     params: tuple
     history: dict
     stats: tuple
     opt_state: Any
+    best_epoch: int | None = None
 
 
-# --- the stages of a train step; each takes and returns a plain tuple ---
+# --- the stages of a train step ---
 
 
-def _grad_stage(net: Net, head, l2: float, grad_norms: bool):
-    fused = head.loss.fused_
-
-    def grads(state, batch):
-        Xb, yb, k = batch
-        z, caches = _forward_train(net, state.params, Xb, k)
-        loss, delta, correct = fused(z, yb)
-        if l2:
-            loss += _l2_penalty(state.params, l2)
-        grads = _backward(net, state.params, caches, delta, l2)
-        norms = _layer_norms(grads) if grad_norms else ()
-        return state, grads, caches, StepMetrics(loss, correct, len(Xb), norms)
-
-    return grads
+class _Gradients(NamedTuple):
+    state: TrainState
+    grads: tuple
+    caches: list
+    metrics: StepMetrics
 
 
-def _update_stage(optimizer: Optimizer):
-    # fit checked the params once and built grads and optimizer state itself.
-    fast_update = unchecked(optimizer)
-    ours = fast_update is not optimizer.update
-
-    def update(carry):
-        state, grads, caches, metrics = carry
-        updates, opt_state = fast_update(grads, state.opt_state, state.params)
-        if not ours:  # a user's own optimizer: check what it returned before using it
-            tree_check_same(state.params, updates, names=("params", "the optimizer's updates"))
-        return state, updates, opt_state, caches, metrics
-
-    return update
-
-
-def _apply_stage(net: Net):
-    batchnorm = net.batchnorm
-
-    def apply(carry):
-        state, updates, opt_state, caches, metrics = carry
-        add = np.add
-        params = tuple([
-            {k: add(v, u[k], dtype=v.dtype) for k, v in p.items()} for p, u in zip(state.params, updates)
-        ])
-        stats = _new_stats(state.stats, caches) if batchnorm else state.stats
-        return TrainState(params, opt_state, stats), metrics
-
-    return apply
-
-
-def _new_stats(stats, caches):
-    out = []
-    for s, c in zip(stats, caches):
-        if not s or c.bn is None:
-            out.append(s)
-            continue
-        _, _, mean, var = c.bn
-        n = c.h.shape[0]
-        # Running variance uses the unbiased batch variance, as PyTorch does.
-        unbiased = var * (n / (n - 1)) if n > 1 else var
-        out.append({
-            "mean": (1 - BN_MOMENTUM) * s["mean"] + BN_MOMENTUM * mean,
-            "var": (1 - BN_MOMENTUM) * s["var"] + BN_MOMENTUM * unbiased,
-        })
-    return tuple(out)
+class _Updated(NamedTuple):
+    state: TrainState
+    updates: tuple
+    opt_state: Any
+    caches: list
+    metrics: StepMetrics
 
 
 def _layer_norms(grads) -> tuple:
-    # vdot of a contiguous array with itself is one BLAS pass and allocates nothing.
-    vdot, sqrt = np.vdot, math.sqrt
-    return tuple([sqrt(sum([float(vdot(g, g)) for g in layer.values()])) for layer in grads])
+    return tuple([math.sqrt(sum_squares(tree_leaves(layer))[0]) for layer in grads])
 
 
-def make_train_step(net: Net, optimizer: Optimizer, *, l2: float = 0.0, grad_norms: bool = True) -> Callable:
-    """Compose gradients, optimizer update and apply into one unchecked train step.
+def _gradient_stage(net: Net, l2: float, grad_norms: bool):
+    def gradients(state: TrainState, batch) -> _Gradients:
+        X, y, key = batch
+        r = _value_and_grad(net, state.params, X, y, key, l2)
+        norms = _layer_norms(r.grads) if grad_norms else ()
+        return _Gradients(state, r.grads, r.caches, StepMetrics(r.value, r.correct, len(X), norms))
+
+    return gradients
+
+
+def _update_fn(optimizer) -> Callable:
+    """The optimizer's trusted update for ``fit``'s own grads and state; a user's own
+    optimizer is called through its ``update`` and what it returns is checked."""
+    if isinstance(optimizer, Transform):
+        return optimizer._apply
+
+    def foreign(grads, state, params):
+        updates, new_state = optimizer.update(grads, state, params)
+        check_grads(updates, params, "params", "the optimizer's updates")
+        return updates, new_state
+
+    return foreign
+
+
+def _update_stage(optimizer):
+    update = _update_fn(optimizer)
+
+    def updated(g: _Gradients) -> _Updated:
+        updates, opt_state = update(g.grads, g.state.opt_state, g.state.params)
+        return _Updated(g.state, updates, opt_state, g.caches, g.metrics)
+
+    return updated
+
+
+def _apply_stage(net: Net):
+    def applied(u: _Updated):
+        stats = _update_stats(net, u.state.stats, u.caches)
+        return TrainState(_apply_updates(u.state.params, u.updates), u.opt_state, stats), u.metrics
+
+    return applied
+
+
+def make_train_step(net: Net, optimizer, *, l2: float = 0.0, grad_norms: bool = True) -> Callable:
+    """Compose gradients, optimizer update and apply into one train step (inputs trusted).
 
     Args:
         net: the architecture.
-        optimizer: an :class:`funcnet.optim.Optimizer`.
-        l2: L2 penalty strength on the weights.
-        grad_norms: measure each layer's gradient norm (about 5 us a step on a 64-128-10 net).
+        optimizer: a funcnet optimizer, or any object with ``init`` and ``update``.
+        l2: L2 penalty strength on the weight matrices.
+        grad_norms: measure each layer's gradient norm.
 
     Returns:
         ``step(state, batch) -> (state, metrics)`` with ``state`` a :class:`TrainState` and
-        ``batch = (Xb, yb, key)``; inputs are trusted (checked once by :func:`fit`).
+        ``batch`` a :class:`Batch` ``(X, y, key)``; inputs are trusted (:func:`fit` checks
+        them once; :func:`train_step` is the checked single step).
 
     >>> import funcnet as fn
     >>> net = fn.Net((2, 3, 2), dtype="float64")
@@ -175,25 +172,22 @@ def make_train_step(net: Net, optimizer: Optimizer, *, l2: float = 0.0, grad_nor
     >>> params = fn.init(fn.random.key(0), net)
     >>> step = make_train_step(net, opt)
     >>> state = TrainState(params, opt.init(params), fn.init_stats(net))
-    >>> state, m = step(state, (np.ones((4, 2)), np.array([0, 1, 0, 1]), None))
+    >>> state, m = step(state, Batch(np.ones((4, 2)), np.array([0, 1, 0, 1])))
     >>> m.count, len(m.grad_norms)
     (4, 2)
     """
-    head = HEADS[net.output]
-    return toolz.compose_left(
-        _grad_stage(net, head, l2, grad_norms), _update_stage(optimizer), _apply_stage(net)
-    )
+    return toolz.compose_left(_gradient_stage(net, l2, grad_norms), _update_stage(optimizer), _apply_stage(net))
 
 
-def train_step(net: Net, optimizer: Optimizer, state: TrainState, batch, *, l2: float = 0.0):
-    """One checked train step: ``(state, (Xb, yb, key)) -> (new_state, metrics)``.
+def train_step(net: Net, optimizer, state: TrainState, batch, *, l2: float = 0.0):
+    """One checked train step: ``(state, (X, y, key)) -> (new_state, metrics)``.
 
     Args:
         net: the architecture.
-        optimizer: an :class:`funcnet.optim.Optimizer`.
+        optimizer: an optimizer.
         state: a :class:`TrainState` (params, optimizer state, batch-norm stats).
-        batch: ``(Xb, yb, key)``; ``key`` may be ``None`` unless the net uses dropout.
-        l2: L2 penalty strength on the weights.
+        batch: ``(X, y, key)``; ``key`` may be ``None`` unless the net uses dropout.
+        l2: L2 penalty strength on the weight matrices.
 
     Returns:
         The new :class:`TrainState` and the batch's :class:`StepMetrics`.
@@ -207,35 +201,20 @@ def train_step(net: Net, optimizer: Optimizer, state: TrainState, batch, *, l2: 
     >>> m.loss, new.params[0]["W"].item(), new.params[0]["b"].item()
     (4.0, 2.0, 1.0)
     """
-    _check_net(net)
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer: expected a funcnet.optim.Optimizer, got {type(optimizer).__name__}")
-    if not isinstance(state, TrainState):
-        raise TypeError(f"state: expected a TrainState, got {type(state).__name__}")
+    check_net(net)
+    check_optimizer(optimizer)
+    checks.instance(state, "state", TrainState, "a funcnet.TrainState")
     check_params(net, state.params, "state.params")
-    Xb, yb, k = batch
-    Xb = _as_dtype(check_X(net, Xb, "batch[0]"), net)
-    yb = HEADS[net.output].targets(np.empty((len(Xb), net.sizes[-1]), Xb.dtype), yb, "batch[1]")
-    k = check_key(k, "batch[2]", required=net.dropout > 0)
-    l2 = check_nonneg_float(l2, "l2")
-    stats = state.stats if net.batchnorm else tuple({} for _ in range(net.n_layers))
-    return make_train_step(net, optimizer, l2=l2)(state._replace(stats=stats), (Xb, yb, k))
-
-
-def _checked_data(net, params, key, X, y):
-    """The checks every training entry point makes once: ``(key, X, y, head)``."""
-    _check_net(net)
-    check_params(net, params)
-    key = check_key(key)
-    X = _as_dtype(check_X(net, X), net)
-    head = HEADS[net.output]
-    y = head.targets(np.empty((len(X), net.sizes[-1]), X.dtype), y, "y")
-    return key, X, y, head
-
-
-def _as_dtype(X, net):
-    # The params' dtype is the compute dtype; casting once here keeps every step in it.
-    return X if X.dtype == net.dtype else X.astype(net.dtype)
+    stats = check_stats(net, state.stats, "state.stats")
+    if not isinstance(batch, tuple) or len(batch) != 3:
+        raise TypeError(f"batch: expected a tuple (X, y, key), got {checks.show(batch)}")
+    X = check_X(net, batch[0], "batch[0]")
+    y = _targets(net, X, batch[1], "batch[1]")
+    key = checks.key(batch[2], "batch[2]", required=net.needs_key)
+    l2 = checks.real(l2, "l2", low=0)
+    step = make_train_step(net, optimizer, l2=l2)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return step(state._replace(stats=stats), Batch(X, y, key))
 
 
 # --- epochs and fit ---
@@ -250,77 +229,75 @@ class _Run(NamedTuple):
 
 
 def _batches(X, y, batch_size: int, perm):
-    """``(Xb, yb, None)`` batches: gathered through the shuffled indices, or views in order."""
+    """:class:`Batch` es without keys: gathered through the shuffled indices, or views in order."""
     n = len(X)
     if perm is None:  # fixed order: slices are views, nothing is copied
-        return [(X[i:i + batch_size], y[i:i + batch_size], None) for i in range(0, n, batch_size)]
+        return [Batch(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, n, batch_size)]
     # ndarray.take along axis 0 is the same gather as X[idx] at a fifth of the call overhead
-    # on small batches (0.5 against 2.4 us for 32 rows of 64).
-    return ((X.take(idx, 0), y[idx], None) for idx in (perm[i:i + batch_size] for i in range(0, n, batch_size)))
+    # on small batches.
+    return (Batch(X.take(idx, 0), y[idx]) for idx in (perm[i:i + batch_size] for i in range(0, n, batch_size)))
 
 
-def _epoch_batches(X, y, batch_size: int, shuffle: bool, dropout: bool, key, epoch, fixed):
-    """The epoch's ``(Xb, yb, key)`` batches; ``fixed`` holds the in-order batches, made once."""
+def _epoch_batches(X, y, batch_size: int, shuffle: bool, dropout: bool, key, epoch: int, fixed):
+    """The epoch's :class:`Batch` es; ``fixed`` holds the in-order ones, made once."""
     if not (shuffle or dropout):
         return fixed
     # fold_in costs a SeedSequence hash: derive the epoch key only when something draws from it.
     ekey = rnd.fold_in(key, epoch)
-    pairs = _batches(X, y, batch_size, rnd.permutation(ekey, len(X))) if shuffle else fixed
+    batches = _batches(X, y, batch_size, rnd.permutation(ekey, len(X))) if shuffle else fixed
     if not dropout:
-        return pairs
-    return [(Xb, yb, rnd.fold_in(ekey, i + 1)) for i, (Xb, yb, *_) in enumerate(pairs)]
+        return batches
+    return (b._replace(key=rnd.fold_in(ekey, i + 1)) for i, b in enumerate(batches))
 
 
-def _run_epoch(step, batches, state, epoch: int, classifies: bool, grad_norms: bool):
-    """Fold the step over one epoch's batches: ``(new state, the epoch's record)``."""
+class _EpochCarry(NamedTuple):
+    state: TrainState
+    metrics: tuple  # cons list of the steps' metrics, newest first
+    steps: int
+    stop: bool
 
-    # The fold carries (state, metrics so far as a cons list): O(1) per step; the epoch's
-    # sums are taken once, at its end.
-    def body(carry, batch):
-        st, m = step(carry[0], batch)
-        if not math.isfinite(m.loss):
+
+def _run_epoch(step, batches, state, epoch: int, on_step, first_step: int):
+    """Fold the step over one epoch's batches: ``(new state, metrics in order, stopped)``."""
+
+    def body(carry: _EpochCarry, batch) -> _EpochCarry:
+        st, m = step(carry.state, batch)
+        stop = on_step is not None and on_step(first_step + carry.steps, m) is True
+        if not stop and not math.isfinite(m.loss):
             raise FloatingPointError(
                 f"training diverged: the loss became {m.loss} at epoch {epoch + 1}, batch "
-                f"{_length(carry[1]) + 1}; try a smaller learning rate"
+                f"{carry.steps + 1}; try a smaller learning rate"
             )
-        return st, (m, carry[1])
+        return _EpochCarry(st, (m, carry.metrics), carry.steps + 1, stop)
 
-    state, cons = toolz.reduce(body, batches, (state, ()))
-    if not cons[1]:  # one batch (full-batch descent): the record is that step's metrics
-        m = cons[0]
-        record = {"epoch": epoch + 1, "loss": m.loss}
-        if classifies:
-            record["accuracy"] = m.correct / m.count
-        if grad_norms:
-            record["grad_norm"] = list(m.grad_norms)
-        return state, record
-    metrics = _unroll(cons)
+    carries = toolz.accumulate(body, batches, _EpochCarry(state, (), 0, False))
+    last = toolz.last(_through_stop(carries))
+    return last.state, _unroll(last.metrics), last.stop
+
+
+def _record(epoch: int, metrics: list, classifies: bool, grad_norms: bool) -> dict:
+    """The history entry of an epoch from its steps' metrics."""
     count = sum([m.count for m in metrics])
     record = {"epoch": epoch + 1, "loss": math.fsum([m.loss * m.count for m in metrics]) / count}
+    if len(metrics) == 1:  # one batch (full-batch descent): that step's loss, exactly
+        record["loss"] = metrics[0].loss
     if classifies:
         record["accuracy"] = sum([m.correct for m in metrics]) / count
     if grad_norms:
         record["grad_norm"] = [math.fsum(col) / len(metrics) for col in zip(*[m.grad_norms for m in metrics])]
-    return state, record
+    return record
 
 
-def _length(cons) -> int:
-    n = 0
-    while cons:
-        n, cons = n + 1, cons[1]
-    return n
-
-
-def _evaluate(net, head, params, stats, X, y, epoch):
-    z = _forward_eval(net, params, X, stats)
-    out = {"val_loss": head.loss.value(z, y)}
-    if not math.isfinite(out["val_loss"]):
+def _validate(net, params, stats, Xv, yv, classifies: bool, epoch: int) -> dict:
+    value, correct = _evaluate(net, params, Xv, yv, stats)
+    if not math.isfinite(value):
         raise FloatingPointError(
-            f"training diverged: the validation loss became {out['val_loss']} after epoch "
-            f"{epoch + 1}; try a smaller learning rate"
+            f"training diverged: the validation loss became {value} after epoch {epoch + 1}; "
+            f"try a smaller learning rate"
         )
-    if head.classifies:
-        out["val_accuracy"] = _accuracy(head, z, y)
+    out = {"val_loss": value}
+    if classifies:
+        out["val_accuracy"] = correct / len(Xv)
     return out
 
 
@@ -331,7 +308,7 @@ def fit(
     y,
     *,
     key: rnd.Key,
-    optimizer: Optimizer | None = None,
+    optimizer=None,
     epochs: int = 10,
     batch_size: int = 32,
     l2: float = 0.0,
@@ -341,6 +318,7 @@ def fit(
     stats=None,
     shuffle: bool = True,
     callback: Callable[[dict], Any] | None = None,
+    on_step: Callable[[int, StepMetrics], Any] | None = None,
     grad_norms: bool = True,
 ) -> FitResult:
     """Train ``params`` by folding the train step over shuffled mini-batches, epoch by epoch.
@@ -349,106 +327,109 @@ def fit(
         net: the architecture.
         params: initial params (unchanged by this call).
         X: (n, sizes[0]) training inputs; cast once to ``net.dtype`` if of another dtype.
-        y: training targets (see :mod:`funcnet.losses`).
-        key: the run's key; epoch ``e`` shuffles with ``fold_in(key, e)``, and dropout masks
-            come from keys folded in from that.
-        optimizer: an :class:`funcnet.optim.Optimizer`; default ``sgd(0.1)``.
+        y: training targets (see :mod:`funcnet.losses`), one per row of ``X``.
+        key: the run's key; epoch ``e`` (from 0) shuffles with ``fold_in(key, e)``, and the
+            dropout masks of its batch ``i`` come from ``fold_in(fold_in(key, e), i + 1)``.
+        optimizer: a funcnet optimizer or any object with ``init`` and ``update``; default
+            ``sgd(0.1)``.
         epochs: passes over the data.
         batch_size: samples per step; the last batch of an epoch may be smaller. Clipped to n.
-        l2: L2 penalty ``l2/2 * sum(W**2)`` on the weights.
+        l2: L2 penalty ``l2/2 * sum(W**2)`` on the weight matrices.
         validation: optional ``(X_val, y_val)``, evaluated after every epoch.
         patience: early stopping: stop after this many epochs without the validation loss
             improving by more than ``min_delta``, and return the best params seen.
         min_delta: the improvement that counts for early stopping.
         stats: initial batch-norm running statistics (default ``init_stats(net)``).
         shuffle: reshuffle every epoch (``False``: fixed order, e.g. full-batch descent).
-        callback: called with each epoch's record (a dict) for progress display; its return
-            value is ignored and it cannot change the training.
-        grad_norms: record per-layer gradient norms in the history (``False`` saves a few
-            microseconds a step on tiny nets and drops the ``grad_norm`` entry).
+        callback: called with each epoch's record (a dict, a copy) after the epoch; returning
+            ``True`` stops training there. It cannot change the training otherwise.
+        on_step: called as ``on_step(step, metrics)`` after every step (``step`` counts from 0
+            over the whole run); returning ``True`` stops training at once, and a step whose
+            loss is not finite then ends the run instead of raising.
+        grad_norms: record per-layer gradient norms in the history.
 
     Returns:
-        A :class:`FitResult` ``(params, history, stats, opt_state)``. ``history`` is a dict of
-        lists, one entry per epoch: ``epoch``, ``loss`` (mean training loss over the epoch's
-        batches, including the L2 term), ``accuracy`` (training accuracy of the batches as
-        they were seen; classification only), ``grad_norm`` (per-layer gradient norms averaged
-        over the epoch's batches), and ``val_loss``/``val_accuracy`` with ``validation``; with
-        early stopping also ``best_epoch``, an int.
+        A :class:`FitResult`. ``history`` holds one entry per epoch run in each list:
+        ``epoch``, ``loss`` (mean training loss over the epoch's batches, including the L2
+        term), ``accuracy`` (training accuracy of the batches as they were seen;
+        classification only), ``grad_norm`` (per-layer gradient norms averaged over the
+        epoch's batches), and ``val_loss``/``val_accuracy`` with ``validation``.
+
+    Raises:
+        FloatingPointError: the loss became NaN or inf (training diverged), naming the epoch.
 
     >>> import funcnet as fn
     >>> X, y = fn.datasets.xor()
     >>> net = fn.Net((2, 8, 2), activation="tanh", dtype="float64")
     >>> r = fn.fit(net, fn.init(fn.random.key(0), net), X, y, key=fn.random.key(1),
     ...            optimizer=fn.optim.sgd(0.5), epochs=3, batch_size=2)
-    >>> sorted(r.history), len(r.history["loss"]), len(r.history["grad_norm"][0])
-    (['accuracy', 'epoch', 'grad_norm', 'loss'], 3, 2)
+    >>> sorted(r.history), len(r.history["loss"]), len(r.history["grad_norm"][0]), r.best_epoch
+    (['accuracy', 'epoch', 'grad_norm', 'loss'], 3, 2, None)
     """
-    key, X, y, head = _checked_data(net, params, key, X, y)
-    optimizer = sgd(0.1) if optimizer is None else optimizer
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer: expected a funcnet.optim.Optimizer, got {type(optimizer).__name__}")
-    epochs = check_positive_int(epochs, "epochs")
-    batch_size = min(check_positive_int(batch_size, "batch_size"), len(X))
-    l2 = check_nonneg_float(l2, "l2")
+    check_net(net)
+    check_params(net, params)
+    key = checks.key(key)
+    X = check_X(net, X)
+    y = _targets(net, X, y, "y")
+    optimizer = sgd(0.1) if optimizer is None else check_optimizer(optimizer)
+    epochs = checks.integer(epochs, "epochs", low=1)
+    batch_size = min(checks.integer(batch_size, "batch_size", low=1), len(X))
+    l2 = checks.real(l2, "l2", low=0)
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-            raise TypeError("validation: expected a pair (X_val, y_val)")
-        Xv = _as_dtype(check_X(net, validation[0], "validation[0]"), net)
-        yv = head.targets(np.empty((len(Xv), net.sizes[-1]), Xv.dtype), validation[1], "validation[1]")
+            raise TypeError(f"validation: expected a pair (X_val, y_val), got {checks.show(validation)}")
+        Xv = check_X(net, validation[0], "validation[0]")
+        yv = _targets(net, Xv, validation[1], "validation[1]")
     if patience is not None:
-        patience = check_positive_int(patience, "patience")
+        patience = checks.integer(patience, "patience", low=1)
         if validation is None:
             raise ValueError("patience: early stopping needs validation=(X_val, y_val), got None")
-    min_delta = check_nonneg_float(min_delta, "min_delta")
-    if stats is None:
-        stats = init_stats(net)
-    else:
-        check_stats(net, stats)
-        tree_check_same(stats, init_stats(net), names=("stats", "init_stats(net)"))
-    if not isinstance(shuffle, bool):
-        raise TypeError(f"shuffle: expected True or False, got {shuffle!r}")
-    if not isinstance(grad_norms, bool):
-        raise TypeError(f"grad_norms: expected True or False, got {grad_norms!r}")
+    min_delta = checks.real(min_delta, "min_delta", low=0)
+    stats = init_stats(net) if stats is None else check_stats(net, stats)
+    shuffle = checks.boolean(shuffle, "shuffle")
+    grad_norms = checks.boolean(grad_norms, "grad_norms")
+    if callback is not None:
+        checks.function(callback, "callback", "a function record -> stop?")
+    if on_step is not None:
+        checks.function(on_step, "on_step", "a function (step, metrics) -> stop?")
 
-    _malloc.tune()
     step = make_train_step(net, optimizer, l2=l2, grad_norms=grad_norms)
-
-    dropout = net.dropout > 0
+    classifies = HEADS[net.output].classifies
+    dropout = net.needs_key
     # The in-order batches are views, made once, and only when some epoch walks in order.
     fixed = _batches(X, y, batch_size, None) if not shuffle else None
+    steps_per_epoch = -(-len(X) // batch_size)
 
     def run_epoch(run: _Run, epoch: int) -> _Run:
         batches = _epoch_batches(X, y, batch_size, shuffle, dropout, key, epoch, fixed)
-        state, record = _run_epoch(step, batches, run.state, epoch, head.classifies, grad_norms)
-        best, waited, stop = run.best, run.waited, False
-        if validation is not None:
-            record.update(_evaluate(net, head, state.params, state.stats, Xv, yv, epoch))
+        state, metrics, stopped = _run_epoch(step, batches, run.state, epoch, on_step, epoch * steps_per_epoch)
+        record = _record(epoch, metrics, classifies, grad_norms)
+        best, waited, stop = run.best, run.waited, stopped
+        if validation is not None and not stopped:
+            record.update(_validate(net, state.params, state.stats, Xv, yv, classifies, epoch))
             if patience is not None:
                 if best is None or record["val_loss"] < best[0] - min_delta:
                     best, waited = (record["val_loss"], epoch + 1, state.params, state.stats), 0
                 else:
                     waited += 1
                     stop = waited >= patience
-        if callback is not None:
-            callback(dict(record))
+        if callback is not None and callback(dict(record)) is True:
+            stop = True
         return _Run(state, (record, run.records), best, waited, stop)
 
     # Overflow shows up as a non-finite loss, which the epoch loop reports with its epoch and
-    # batch; numpy's own warnings from deep inside would only say less, later.
+    # batch; NumPy's own warnings from deep inside would only say less, later.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        # The first run is made by the sequence itself, not passed as accumulate's `initial`
-        # (or through toolz.cons, whose itertools.chain keeps its arguments): either would
-        # hold the initial optimizer state (Adam's zero moments, as large as the params)
-        # through every epoch.
+        # The first run is made by the sequence itself, not passed as accumulate's `initial`:
+        # that would hold the initial optimizer state (Adam's zero moments, as large as the
+        # params) through every epoch.
         runs = toolz.accumulate(run_epoch, _start_then(params, optimizer, stats, range(epochs)))
-        # Keep epochs up to and including the one that decided to stop.
-        last = toolz.last(_until_stop(runs))
+        last = toolz.last(_through_stop(runs))
     records = _unroll(last.records)
-    history = {k: [r[k] for r in records] for k in records[0]}
-    if patience is not None:
-        history["best_epoch"] = last.best[1]
-        return FitResult(last.best[2], history, last.best[3], last.state.opt_state)
-    return FitResult(last.state.params, history, last.state.stats, last.state.opt_state)
+    history = {k: [r.get(k) for r in records] for k in records[0]}
+    if patience is not None and last.best is not None:
+        return FitResult(last.best[2], history, last.best[3], last.state.opt_state, last.best[1])
+    return FitResult(last.state.params, history, last.state.stats, last.state.opt_state, None)
 
 
 def _start_then(params, optimizer, stats, epochs):
@@ -465,8 +446,9 @@ def _unroll(cons) -> list:
     return out[::-1]
 
 
-def _until_stop(runs):
-    for run in runs:
-        yield run
-        if run.stop:
+def _through_stop(items):
+    """The items up to and including the first whose ``stop`` is set."""
+    for item in items:
+        yield item
+        if item.stop:
             return

@@ -57,7 +57,7 @@ def test_save_replaces_atomically_and_leaves_no_temporary_files(tmp_path):
     fio.save(path, net, fn.init(fn.random.key(0), net))
     old = path.read_bytes()
     bad = ({"W": np.zeros((2, 2), np.float32)},)  # no bias: refused before anything is written
-    with pytest.raises(ValueError, match=r"params\[0\]: expected keys \['W', 'b'\]"):
+    with pytest.raises(TypeError, match=r"^params: expected the structure of net.shapes\(\), \(\{'W': \*, 'b': \*\},\), got "):
         fio.save(path, net, bad)
     assert path.read_bytes() == old
     fio.save(path, net, fn.init(fn.random.key(1), net))
@@ -126,3 +126,22 @@ def test_net_dicts_round_trip_and_reject_unknown_fields():
         fio.net_from_dict({"sizes": [2, 2], "activation": "swish-ish"})
     with pytest.raises(TypeError, match="net: expected a funcnet.Net"):
         fio.net_to_dict({"sizes": [2, 2]})
+
+
+@pytest.mark.parametrize("name", ["params_v0.1.0_plain.npz", "params_v0.1.0_batchnorm.npz"])
+def test_files_saved_by_version_0_1_load_and_predict_the_same(name):
+    # Written by funcnet 0.1.0 (digits, 64-16-10, 3 epochs of Adam) with its predictions on
+    # the first 20 test images. The same labels; the same probabilities bit for bit without
+    # batch norm, and to float32 rounding with it (evaluation-mode batch norm is now the one
+    # formula of the layer, ((u - mean) * inv) * gamma + beta).
+    data = os.path.join(os.path.dirname(__file__), "data")
+    with open(os.path.join(data, "params_v0.1.0_predictions.json")) as f:
+        want = json.load(f)[name]
+    net, params, stats = fio.load(os.path.join(data, name))
+    X = fn.datasets.digits()[1][:20]
+    proba = fn.predict_proba(net, params, X, stats=stats)
+    assert fn.predict(net, params, X, stats=stats).tolist() == want["labels"]
+    if net.batchnorm:
+        np.testing.assert_allclose(proba, want["proba"], rtol=1e-5, atol=1e-7)
+    else:
+        np.testing.assert_array_equal(proba, np.array(want["proba"], np.float32))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -39,9 +40,9 @@ def test_every_output_and_gradient_has_its_shape(problem):
     logits = fn.forward(net, params, X)
     assert logits.shape == (len(X), net.sizes[-1])
     z, caches = fn.forward_train(net, params, X)
-    assert z.shape == logits.shape and len(caches) == net.n_layers
-    for c, width in zip(caches[:-1], net.sizes[1:-1]):
-        assert c.a.shape == (len(X), width)
+    assert z.shape == logits.shape and len(caches) == len(net.stack)
+    for layer, width in enumerate(net.sizes[1:]):
+        assert fn.forward(net, params, X, layer=layer).shape == (len(X), width)
     g = fn.grad(net, params, X, y)
     # grad mirrors the params' tree: same structure, shapes and dtypes.
     assert fn.tree_structure(g) == fn.tree_structure(params)
@@ -95,7 +96,7 @@ def test_gradcheck_catches_a_wrong_gradient(monkeypatch):
     X, y = np.random.default_rng(0).normal(size=(5, 3)), np.array([0, 1, 1, 0, 1])
     assert fn.gradcheck(net, params, X, y) < 1e-8
     act = fn.ACTIVATIONS["tanh"]
-    broken = act._replace(vjp_=lambda g, z, a: g * (1 - a))  # wrong derivative
+    broken = act._replace(vjp=lambda g, z, a: g * (1 - a))  # wrong derivative
     monkeypatch.setitem(fn.ACTIVATIONS, "tanh", broken)
     assert fn.gradcheck(net, params, X, y) > 1e-2
 
@@ -120,12 +121,13 @@ def test_dropout_is_inverted_and_off_at_prediction():
     params = fn.init(fn.random.key(0), net)
     X = np.abs(np.random.default_rng(0).normal(size=(200, 50)))
     _, caches = fn.forward_train(net, params, X, key=fn.random.key(1))
-    mask = caches[0].mask
+    where = [type(layer).__name__ for layer in net.stack].index("Dropout")
+    mask = caches[where]  # what the dropout layer keeps for its backward pass
     assert set(np.unique(mask)) == {0.0, 2.0}  # kept units scaled by 1 / (1 - p)
     assert abs((mask == 0).mean() - 0.5) < 0.02
     # Same key, same mask; prediction is deterministic and uses no mask.
     _, again = fn.forward_train(net, params, X, key=fn.random.key(1))
-    np.testing.assert_array_equal(again[0].mask, mask)
+    np.testing.assert_array_equal(again[where], mask)
     np.testing.assert_array_equal(fn.forward(net, params, X), fn.forward(net, params, X))
     with pytest.raises(TypeError, match="key"):
         fn.forward_train(net, params, X)
@@ -137,7 +139,8 @@ def test_batchnorm_normalises_in_training_and_uses_running_stats_in_evaluation()
     assert sorted(params[0]) == ["W", "beta", "gamma"] and sorted(params[1]) == ["W", "b"]
     X = np.random.default_rng(1).normal(3.0, 2.0, size=(100, 3))
     _, caches = fn.forward_train(net, params, X)
-    h = caches[1].h  # the batch-normalised first layer (gamma 1, beta 0, identity)
+    assert [type(layer).__name__ for layer in net.stack] == ["Dense", "BatchNorm", "Act", "Dense"]
+    h = caches[3]  # the last Dense keeps its input: the batch-normalised first layer (gamma 1, beta 0)
     np.testing.assert_allclose(h.mean(0), 0, atol=1e-12)
     np.testing.assert_allclose(h.var(0), 1, atol=1e-3)
     stats = fn.init_stats(net)
@@ -178,7 +181,7 @@ def test_backward_leaves_dlogits_and_caches_unchanged():
     X = np.random.default_rng(0).normal(size=(6, 3))
     _, caches = fn.forward_train(net, params, X, key=fn.random.key(2))
     d = np.random.default_rng(1).normal(size=(6, 2))
-    leaves = lambda cs: [a for c in cs for a in (c.h, c.z, c.a, c.mask) if a is not None]
+    leaves = lambda cs: [a for c in cs for a in (c if isinstance(c, tuple) else (c,)) if isinstance(a, np.ndarray)]
     before = _copy((d, leaves(caches)))
     g1 = fn.backward(net, params, caches, d)
     g2 = fn.backward(net, params, caches, d)
@@ -201,7 +204,8 @@ def test_float32_stays_float32(activation, output):
     assert fn.predict_proba(net, params, X, stats=stats).dtype == np.float32
     z, caches = fn.forward_train(net, params, X, key=fn.random.key(1))
     assert z.dtype == np.float32
-    assert all(a.dtype == np.float32 for c in caches for a in (c.h, c.a, c.mask) if a is not None)
+    kept = [a for c in caches for a in (c if isinstance(c, tuple) else (c,)) if isinstance(a, np.ndarray)]
+    assert kept and all(a.dtype == np.float32 for a in kept)
     g = fn.grad(net, params, X, y, key=fn.random.key(1), l2=0.01)
     assert {a.dtype for a in fn.tree_leaves(g)} == {np.dtype(np.float32)}
 
@@ -271,17 +275,19 @@ def test_bad_data_raise_naming_the_argument_and_leave_it_unchanged(mutate, match
 
 def test_bad_params_and_keys_are_named():
     net, params, X, y = _net_params_data()
-    with pytest.raises(ValueError, match=r"params: expected 2 layers"):
+    # The wrong structure (a layer dict too few, a key missing) is the wrong kind of params;
+    # a wrong shape or dtype in the right structure is a wrong value.
+    with pytest.raises(TypeError, match=r"^params: expected the structure of net.shapes\(\), .*, got \(\{'W': \*, 'b': \*\},\)$"):
         fn.forward(net, params[:1], X)
     bad = (dict(params[0], W=params[0]["W"].T), params[1])
     with pytest.raises(ValueError, match=r"params\[0\]\['W'\]: expected shape \(3, 4\)"):
         fn.forward(net, bad, X)
-    with pytest.raises(ValueError, match=r"params\[1\]: expected keys"):
+    with pytest.raises(TypeError, match=r"params: expected the structure of net.shapes\(\), .*, got \(.*, \{'W': \*\}\)"):
         fn.forward(net, (params[0], {"W": params[1]["W"]}), X)
     with pytest.raises(TypeError, match="params"):
         fn.forward(net, "params", X)
     mixed = (dict(params[0], b=params[0]["b"].astype(np.float64)), params[1])
-    with pytest.raises(TypeError, match=r"params\[0\]\['b'\]: expected dtype float32 \(net.dtype\), got float64"):
+    with pytest.raises(ValueError, match=r"params\[0\]\['b'\]: expected dtype float32, got float64"):
         fn.fit(net, mixed, X, y, key=fn.random.key(0))
     with pytest.raises(TypeError, match="key"):
         fn.init(0, net)
@@ -300,7 +306,8 @@ def test_non_finite_params_are_an_error_not_a_nan(bad, where):
     leaf.flat[-1] = bad
     broken = tuple(dict(p, **({k: leaf} if j == i else {})) for j, p in enumerate(params))
     before = _copy(broken)
-    msg = rf"params\[{i}\]\['{k}'\]: expected finite values, got NaN or inf"
+    what = {"nan": "NaN", "inf": "inf", "-inf": "-inf"}[str(bad)]
+    msg = rf"params\[{i}\]\['{k}'\]: expected finite values, got 1 {what} among"
     for call in (lambda: fn.forward(net, broken, X), lambda: fn.loss(net, broken, X, y),
                  lambda: fn.grad(net, broken, X, y), lambda: fn.evaluate(net, broken, X, y),
                  lambda: fn.fit(net, broken, X, y, key=fn.random.key(0), epochs=1)):
@@ -367,3 +374,53 @@ def test_the_l2_penalty_of_huge_float32_weights_is_summed_without_overflow():
     X, y = np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32)
     assert fn.loss(net, params, X, y) == 0.0
     assert fn.loss(net, params, X, y, l2=1e-3) == pytest.approx(0.5e-3 * 6 * float(np.float32(2e19)) ** 2)
+
+
+# --- one place is enough for a new layer type ---
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale(fn.layers.Layer):
+    """A learned per-feature scale ``y = x * s``, defined here and nowhere in funcnet."""
+
+    def shapes(self, n_in):
+        return n_in, {"s": (n_in,)}
+
+    def init(self, key, n_in, dtype):
+        return {"s": np.ones(n_in, dtype)}
+
+    def forward(self, params, x, ctx):
+        return x * params["s"], x
+
+    def backward(self, params, x, dy, need_dx):
+        return dy * params["s"], {"s": np.einsum("ij,ij->j", dy, x)}
+
+
+def _scaled_net(dtype="float64"):
+    L = fn.layers
+    return fn.Net.from_layers(2, [L.Dense(16), Scale(), L.Act("tanh"), L.Dense(2)], dtype=dtype)
+
+
+def test_a_layer_defined_in_a_test_file_gradchecks_and_trains_through_fit():
+    net = _scaled_net()
+    params = fn.init(fn.random.key(0), net)
+    # The scale sits beside W and b of the Dense before it: params stay one dict per Dense.
+    assert fn.tree_structure(params) == ({"W": (2, 16), "b": (16,), "s": (16,)}, {"W": (16, 2), "b": (2,)})
+    assert net.sizes == (2, 16, 2) and net.stack[1] == Scale()
+    X, y = fn.datasets.moons(200, key=fn.random.key(1))
+    rng = np.random.default_rng(0)
+    bumped = (dict(params[0], s=rng.normal(1.0, 0.3, 16)), params[1])  # not all ones
+    assert fn.gradcheck(net, bumped, X[:16], y[:16], l2=0.1) < 1e-7
+    r = fn.fit(net, params, X, y, key=fn.random.key(2), optimizer=fn.optim.adam(0.02), epochs=60)
+    assert fn.accuracy(net, r.params, X, y) > 0.97
+    assert not np.array_equal(r.params[0]["s"], params[0]["s"])  # the scale itself learned
+    # Every other path runs it too: evaluation, hidden representations, the checks.
+    assert fn.forward(net, r.params, X, layer=0).shape == (200, 16)
+    with pytest.raises(TypeError, match=r"params: expected the structure of net.shapes\(\)"):
+        fn.forward(net, (params[0], params[1], params[1]), X)
+
+
+def test_layers_of_one_dict_may_not_share_a_name():
+    L = fn.layers
+    with pytest.raises(ValueError, match=r"layers\[2\]: Scale names its param 's', which layers\[1\]"):
+        fn.Net.from_layers(2, [L.Dense(3), Scale(), Scale(), L.Dense(2)])

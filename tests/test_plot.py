@@ -72,14 +72,14 @@ def test_loss_curves_plot_the_history(trained, tmp_path):
     _, r, _, _ = trained
     h = r.history
     before = copy.deepcopy(h)
-    fig = plot.loss_curves(h, title="blobs", figsize=(8, 3))
+    fig = plot.loss_curves(h, best_epoch=r.best_epoch, title="blobs", figsize=(8, 3))
     _assert_png(fig, tmp_path)
     loss_ax, acc_ax = fig.axes
     lines = {line.get_label(): line for line in loss_ax.lines}
     np.testing.assert_array_equal(lines["train"].get_xdata(), h["epoch"])
     np.testing.assert_array_equal(lines["train"].get_ydata(), h["loss"])
     np.testing.assert_array_equal(lines["validation"].get_ydata(), h["val_loss"])
-    np.testing.assert_array_equal(lines["best epoch"].get_xdata(), [h["best_epoch"]] * 2)
+    np.testing.assert_array_equal(lines["best epoch"].get_xdata(), [r.best_epoch] * 2)
     acc = {line.get_label(): line.get_ydata() for line in acc_ax.lines}
     np.testing.assert_array_equal(acc["train"], h["accuracy"])
     np.testing.assert_array_equal(acc["validation"], h["val_accuracy"])
@@ -269,7 +269,7 @@ def test_hidden_activations_by_hand():
     last = plot.hidden_activations(net, params, X, layer=-1)
     np.testing.assert_array_equal(last, [[2.25, 0.0], [0.25, 1.5]])
     np.testing.assert_array_equal(last, fn.forward(net, params, X))
-    with pytest.raises(ValueError, match=r"layer: expected an integer in \[0, 2\]"):
+    with pytest.raises(ValueError, match=r"^layer: expected an integer in \[-3, 2\], got 3$"):
         plot.hidden_activations(net, params, X, layer=3)
 
 

@@ -88,12 +88,11 @@ def test_decaying_schedules_never_increase(t):
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: sch.constant(0), "lr: expected a positive finite number, got 0"),
+    (lambda: sch.constant(0), "lr: expected a finite number > 0, got 0"),
     (lambda: sch.constant(float("nan")), "lr"),
-    (lambda: sch.constant(True), "lr"),
     (lambda: sch.step_decay(0.1, 0), "step_size: expected an integer >= 1, got 0"),
-    (lambda: sch.step_decay(0.1, 2.5), "step_size"),
     (lambda: sch.step_decay(0.1, 2, gamma=-1), "gamma"),
+    (lambda: sch.step_decay(0.1, 2, gamma=1.5), r"gamma: expected a finite number in \(0, 1\]"),
     (lambda: sch.multistep(0.1, (5, 3)), "milestones: expected strictly increasing"),
     (lambda: sch.exponential(0.1, 0.0), "decay_rate"),
     (lambda: sch.exponential(0.1, 0.5, decay_steps=0), "decay_steps"),
@@ -115,6 +114,8 @@ def test_bad_settings_are_named(make, match):
     (lambda: sch.join([0.1, 0.2], [3]), r"schedules\[0\]"),
     (lambda: sch.multistep(0.1, 5), "milestones"),
     (lambda: sch.exponential(0.1, 0.5, staircase="yes"), "staircase"),
+    (lambda: sch.constant(True), "lr"),
+    (lambda: sch.step_decay(0.1, 2.5), "step_size"),
 ])
 def test_bad_setting_types_are_named(make, match):
     with pytest.raises(TypeError, match=match):
@@ -125,9 +126,24 @@ def test_bad_steps_are_named():
     s = sch.cosine(0.1, 10)
     with pytest.raises(ValueError, match="step: expected an integer >= 0, got -1"):
         s(-1)
-    with pytest.raises(TypeError, match="step: expected an integer, got 1.5"):
+    with pytest.raises(TypeError, match=r"step: expected an integer >= 0, got 1.5 \(float\)"):
         s(1.5)
 
 
 def test_repr_names_the_settings():
-    assert "cosine(lr=0.1, total_steps=10, final=0.0)" in repr(sch.cosine(0.1, 10))
+    assert repr(sch.cosine(0.1, 10)) == "Cosine(lr=0.1, total_steps=10, final=0.0)"
+
+
+def test_schedules_are_plain_data_that_pickle():
+    import pickle
+
+    s = sch.linear_warmup(sch.join([sch.cosine(0.1, 50), sch.constant(0.01)], [50]), 10)
+    again = pickle.loads(pickle.dumps(s))
+    assert again == s and [again(t) for t in range(0, 120, 7)] == [s(t) for t in range(0, 120, 7)]
+
+
+def test_exponential_growth_beyond_the_float_range_names_the_step():
+    s = sch.exponential(1.0, 10.0)
+    assert s(300) == 1e300
+    with pytest.raises(ValueError, match=r"^step: the rate of Exponential\(.*\) overflows at step 400$"):
+        s(400)

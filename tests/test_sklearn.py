@@ -48,7 +48,7 @@ def test_string_labels_early_stopping_and_regression():
     clf = MLPClassifier(hidden_layer_sizes=(32, 32), learning_rate=0.01, epochs=300, early_stopping=True,
                         patience=20).fit(X, labels)
     assert set(clf.predict(X)) <= {"left", "right"} and clf.score(X, labels) > 0.95
-    assert clf.n_iter_ < 300 and "best_epoch" in clf.history_
+    assert clf.n_iter_ < 300 and 1 <= clf.best_epoch_ < clf.n_iter_
     Xr = np.linspace(-2, 2, 200)[:, None]
     reg = MLPRegressor(hidden_layer_sizes=(32,), activation="tanh", learning_rate=0.01, epochs=300, alpha=0.0)
     reg.fit(Xr, np.sin(Xr[:, 0]))

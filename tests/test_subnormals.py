@@ -2,7 +2,7 @@
 
 Subnormal numbers make every x86 float operation that touches them about a hundred times
 slower; an Adam moment whose gradient stays exactly 0 decays into them within a few hundred
-steps. The optimizers zero such entries every few steps (funcnet.optim._flush_tiny_).
+steps. The optimizers zero such entries every few steps (funcnet.optim._kernels.flush_tiny_).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from funcnet import optim
-from funcnet.optim import _adam_leaf, _adam_constants, _flush_period
+from funcnet.optim import _kernels
 
 STATEFUL = {
     "momentum": lambda: optim.momentum(0.1, mu=0.9),
@@ -77,17 +77,17 @@ def test_adam_state_is_the_plain_arithmetic_while_values_are_normal():
     for t in range(32):
         g = {k: rng.standard_normal(a.shape).astype(np.float32) for k, a in params[0].items()}
         updates, state = opt.update((g,), state, params)
-        eps_t, c = _adam_constants(t, 0.9, 0.999, 1e-8)
+        eps_t, c = _kernels.adam_constants(t, 0.9, 0.999, 1e-8)
         for k in g:
-            u, m[k], v[k] = _adam_leaf(g[k], m[k], v[k], 0.9, 0.999, eps_t, -1e-2 * c)
+            u, m[k], v[k] = _kernels.adam(g[k], m[k], v[k], 0.9, 0.999, eps_t, -1e-2 * c)
             np.testing.assert_array_equal(updates[0][k], u)
-            np.testing.assert_array_equal(state.mu[0][k], m[k])
-            np.testing.assert_array_equal(state.nu[0][k], v[k])
+            np.testing.assert_array_equal(state.states[0].mu[0][k], m[k])
+            np.testing.assert_array_equal(state.states[0].nu[0][k], v[k])
 
 
 def test_flush_leaves_the_callers_state_alone():
     params = ({"b": np.zeros(3, np.float32)},)
-    opt = optim.momentum(0.1, mu=0.9)
+    opt = optim.trace(0.9)
     state = optim.TraceState(15, ({"b": np.array([1e-37, 2e-38, 0.5], np.float32)},))
     before = state.velocity[0]["b"].copy()
     _, new = opt.update(({"b": np.zeros(3, np.float32)},), state, params)  # step 16 flushes
@@ -98,7 +98,7 @@ def test_flush_leaves_the_callers_state_alone():
 @settings(max_examples=50, deadline=None)
 @given(st.floats(0.0, 0.9999))
 def test_flush_threshold_stays_within_128_tiny(decay):
-    k = _flush_period(decay)
+    k = _kernels.flush_period(decay)
     if decay < 1 / 64:
         assert k == 0
     else:
@@ -111,7 +111,7 @@ def test_flush_threshold_stays_within_128_tiny(decay):
 @pytest.mark.parametrize("name", ["momentum", "adam"])
 def test_without_the_flush_the_same_decay_does_reach_subnormals(name, monkeypatch):
     """The premise of the tests above: switch the flush off and subnormals appear."""
-    monkeypatch.setattr(optim, "_flush_tiny_", lambda leaves, decay, count: None)
+    monkeypatch.setattr(_kernels, "flush_tiny_", lambda leaves, decay, count: None)
     opt = STATEFUL[name]()
     params = ({"b": np.zeros(2, np.float32)},)
     _, state = opt.update(({"b": np.array([1e-30, 1.0], np.float32)},), opt.init(params), params)
@@ -131,7 +131,7 @@ def test_the_flush_zeroes_below_its_limit_and_keeps_everything_above(dtype):
     v = np.array([0.5 * limit, 0.99 * limit, 1.05 * limit, 200 * tiny, -200 * tiny, 1.0], dtype) / dtype(0.9)
     params = ({"b": np.zeros(6, dtype)},)
     state = optim.TraceState(15, ({"b": v},))
-    _, new = optim.momentum(0.1, mu=0.9).update(({"b": np.zeros(6, dtype)},), state, params)
+    _, new = optim.trace(0.9).update(({"b": np.zeros(6, dtype)},), state, params)
     plain = v * dtype(0.9)  # what the step computes before the flush
     got = new.velocity[0]["b"]
     assert got[0] == 0 and got[1] == 0  # below the limit: flushed
@@ -148,7 +148,7 @@ def test_float16_state_is_never_flushed():
     g = ({"b": np.array([0.05], np.float16)},)
     for _ in range(20):
         _, state = opt.update(g, state, params)
-        assert state.nu[0]["b"][0] > 0  # 0.05**2 * (1 - 0.999**t) stays below float16's tiny
+        assert state.states[0].nu[0]["b"][0] > 0  # 0.05**2 * (1 - 0.999**t) stays below float16's tiny
 
 
 @pytest.mark.parametrize("make", [

@@ -1,0 +1,351 @@
+"""The base of the optimizers: the (init, update) protocol, transforms, chain, applying updates.
+
+An optimizer is anything with ``init(params) -> state`` and ``update(grads, state, params) ->
+(updates, new_state)``: :class:`Optimizer`, a named pair of your own functions, or one of
+funcnet's transforms, which are frozen dataclasses (:class:`Transform`) holding their
+hyper-parameters: plain, comparable and picklable data. A transform's public ``update`` checks
+its arguments and calls ``_apply``, the trusted function that :func:`funcnet.fit` calls
+directly; :func:`chain` composes transforms, and folds a final learning-rate scale into the
+kernel of the transform before it, so that ``adam`` (a chain) still makes one pass over each
+leaf for its update.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, ClassVar, NamedTuple
+
+import numpy as np
+
+from .. import checks
+from ..tree import _is_layers, _map, tree_leaves, tree_paths
+
+__all__ = [
+    "Optimizer",
+    "Transform",
+    "CountState",
+    "ChainState",
+    "Chain",
+    "chain",
+    "apply_updates",
+    "step",
+    "check_optimizer",
+]
+
+
+class Optimizer(NamedTuple):
+    """A pure optimizer from two functions: ``init(params) -> state``,
+    ``update(grads, state, params) -> (updates, new_state)``.
+
+    Use it to bring your own rule to :func:`funcnet.fit` or :func:`chain`; funcnet's own
+    optimizers are :class:`Transform` objects with the same two methods.
+    """
+
+    init: Callable
+    update: Callable
+
+
+class CountState(NamedTuple):
+    """State of the stateless transforms (scaling, clipping, weight decay): the step count."""
+
+    count: int
+
+
+class ChainState(NamedTuple):
+    """State of :func:`chain`: the step count and the states of its transforms, in order."""
+
+    count: int
+    states: tuple
+
+
+def check_optimizer(optimizer, name: str = "optimizer"):
+    """Something with callable ``init`` and ``update`` (a Transform or an Optimizer)."""
+    if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
+        raise TypeError(
+            f"{name}: expected an optimizer (funcnet.optim.sgd(0.1), or an Optimizer(init, update)), "
+            f"got {checks.show(optimizer)}"
+        )
+    return optimizer
+
+
+def check_grads(grads, ref, ref_name: str, name: str = "grads"):
+    """``grads`` must be a tree of float arrays shaped like ``ref`` (finite or not: clipping
+    and fit's divergence check see what non-finite grads do)."""
+    checks.arrays_like(grads, ref, name, ref_name, check_finite=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Transform:
+    """Base of funcnet's optimizers and gradient transforms.
+
+    Subclasses define ``_init(params) -> state`` and ``_apply(grads, state, params, factor)
+    -> (updates, new_state)``, trusted: ``factor``, when not None, multiplies the updates (the
+    learning rate that :func:`chain` folds in). Class attributes say what checking needs:
+    ``State`` (the state's type), ``needs_params`` (``update`` reads the params) and
+    ``fuses`` (how :func:`chain` may fold a following scale in: ``"head"``, the transform
+    scales its own output; ``"linear"``, it maps already scaled updates to scaled updates).
+    """
+
+    State: ClassVar[type] = CountState
+    needs_params: ClassVar[bool] = False
+    fuses: ClassVar[str] = ""
+
+    def init(self, params):
+        """The state before the first update."""
+        if self.needs_params or params is not None:
+            _check_params(params, type(self).__name__)
+        return self._init(params)
+
+    def update(self, grads, state, params=None):
+        """``(updates, new_state)`` for ``grads``; no argument is changed.
+
+        Checks the arguments, then runs ``_apply``: what :func:`funcnet.fit` runs.
+        """
+        who = type(self).__name__
+        if params is None:
+            if self.needs_params:
+                who = next((type(t).__name__ for t in getattr(self, "transforms", ())
+                            if getattr(t, "needs_params", False)), who)
+                raise ValueError(f"params: {who} needs the params in update, got None")
+            _check_params(grads, who, "grads", finite=False)
+        else:
+            _check_params(params, who)
+            check_grads(grads, params, "params")
+        self._check_state(state, grads)
+        return self._apply(grads, state, params)
+
+    def _check_state(self, state, grads) -> None:
+        """``state`` must be this transform's state for ``grads``; subclasses holding trees
+        of arrays check those too."""
+        checks.instance(state, "state", self.State,
+                        f"a {self.State.__name__} (from this optimizer's init)")
+        checks.integer(state.count, "state.count", low=0)
+
+    def _init(self, params):
+        return CountState(0)
+
+    def _apply(self, grads, state, params, factor=None):
+        raise NotImplementedError
+
+
+def _check_params(params, who: str, name: str = "params", finite: bool = True) -> None:
+    if params is None:
+        raise ValueError(f"{name}: {who} needs the params in init and update, got None")
+    for i, a in enumerate(tree_leaves(params)):
+        if type(a) is np.ndarray and a.dtype.kind == "f" and a.ndim and (not finite or checks.all_finite(a)):
+            continue
+        path = tree_paths(params)[i][0]
+        if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.ndim == 0:
+            raise TypeError(
+                f"{name}{path}: expected a float array of at least one dimension, got {checks.show(a)}"
+            )
+        checks.finite(a, name + path)
+
+
+def _each(fn: Callable, grads):
+    """``fn`` leaf by leaf over a trusted tree of grads."""
+    return _map(fn, grads, ())
+
+
+# --- a learning rate is a positive number or a schedule ---
+
+
+def check_lr(lr, name: str = "lr"):
+    """A positive finite number, or a schedule ``step -> rate`` returning a rate >= 0 at step 0."""
+    if callable(lr):
+        rate_at(lr, 0, name)
+        return lr
+    return checks.real(lr, name, low=0, low_open=True)
+
+
+def rate_at(lr, count: int, name: str = "lr") -> float:
+    """The rate at step ``count``: a number, or the schedule's value, checked to be finite and >= 0."""
+    if not callable(lr):
+        return lr
+    rate = lr(count)
+    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(rate) or rate < 0:
+        raise ValueError(f"{name}: expected the schedule to return a finite rate >= 0, got "
+                         f"{checks.show(rate)} at step {count}")
+    return float(rate)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scalar(Transform):
+    """A transform that multiplies every update by one number a step (``factor(count)``)."""
+
+    fuses: ClassVar[str] = "head"
+
+    def factor(self, count: int) -> float:
+        raise NotImplementedError
+
+    def _apply(self, grads, state, params, factor=None):
+        f = self.factor(state.count)
+        if factor is not None:
+            f = f * factor
+        return _each(lambda g: np.multiply(g, f), grads), CountState(state.count + 1)
+
+
+# --- composition ---
+
+
+@dataclasses.dataclass(frozen=True)
+class Chain(Transform):
+    """Transforms applied one after another; see :func:`chain`."""
+
+    transforms: tuple
+    State: ClassVar[type] = ChainState
+
+    def __post_init__(self):
+        if not self.transforms:
+            raise ValueError("transforms: expected at least one optimizer, got none")
+        for i, t in enumerate(self.transforms):
+            check_optimizer(t, f"transforms[{i}]")
+        object.__setattr__(self, "_fold", _fold_plan(self.transforms))
+
+    @property
+    def needs_params(self):
+        return any(getattr(t, "needs_params", False) for t in self.transforms)
+
+    def _init(self, params):
+        return ChainState(0, tuple(t.init(params) for t in self.transforms))
+
+    def _check_state(self, state, grads) -> None:
+        super()._check_state(state, grads)
+        if not isinstance(state.states, tuple) or len(state.states) != len(self.transforms):
+            raise ValueError(f"state: expected the states of {len(self.transforms)} transforms, "
+                             f"got {checks.show(state.states)}")
+        # Every transform keeps the structure and shapes of the grads, so each inner state is
+        # checked against them; a user's own optimizer checks its state in its own update.
+        for t, s in zip(self.transforms, state.states):
+            if isinstance(t, Transform):
+                t._check_state(s, grads)
+
+    def _apply(self, grads, state, params, factor=None):
+        transforms, states = self.transforms, list(state.states)
+        fold = self._fold
+        i = 0
+        while i < len(transforms):
+            t = transforms[i]
+            if fold is not None and i == fold[0]:
+                # transforms[head .. tail-1] run with the tail's scale folded in; the tail
+                # (a scalar transform) only counts its step.
+                head, tail = fold
+                f = transforms[tail].factor(states[tail].count)
+                if factor is not None:
+                    f *= factor
+                grads, states[head] = transforms[head]._apply(grads, states[head], params, f)
+                for j in range(head + 1, tail):
+                    grads, states[j] = transforms[j]._apply_scaled(grads, states[j], params, f)
+                states[tail] = CountState(states[tail].count + 1)
+                i = tail + 1
+                continue
+            last = factor is not None and i == len(transforms) - 1
+            if isinstance(t, Transform):
+                grads, states[i] = t._apply(grads, states[i], params, factor if last else None)
+            else:  # a user's own rule: its result is checked before anything uses it
+                grads, states[i] = _foreign_update(t, grads, states[i], params, i)
+                if last:
+                    grads = _each(lambda g: np.multiply(g, factor), grads)
+            i += 1
+        return grads, ChainState(state.count + 1, tuple(states))
+
+
+def _fold_plan(transforms) -> tuple[int, int] | None:
+    """``(head, tail)`` when the last transform is a scalar one that can be folded into the
+    transforms from ``head`` on (a "head" transform followed by "linear" ones), else None."""
+    tail = len(transforms) - 1
+    if tail < 1 or not isinstance(transforms[tail], _Scalar):
+        return None
+    i = tail - 1
+    while i >= 0 and getattr(transforms[i], "fuses", "") == "linear":
+        i -= 1
+    if i < 0 or getattr(transforms[i], "fuses", "") != "head":
+        return None
+    return i, tail
+
+
+def _foreign_update(optimizer, grads, state, params, i):
+    updates, new_state = optimizer.update(grads, state, params)
+    check_grads(updates, grads, "grads", f"transforms[{i}]'s updates")
+    return updates, new_state
+
+
+def chain(*transforms) -> Chain:
+    """Apply transforms one after the other: each one's updates are the next one's grads.
+
+    When the last transform multiplies by a learning rate (or any scalar), that factor is
+    folded into the kernel of the transform before it (through any weight decay in between),
+    which saves a pass over every leaf; the numbers differ from a step-by-step application by
+    rounding only.
+
+    Args:
+        *transforms: optimizers or gradient transforms, applied left to right; all of them
+            see the same ``params``.
+
+    Returns:
+        A :class:`Chain` with state :class:`ChainState` (the inner states in order).
+
+    >>> from funcnet.optim import clip_by_value, sgd
+    >>> opt = chain(clip_by_value(1.0), sgd(0.1))
+    >>> u, s = opt.update(({"b": np.array([5.0, -0.5])},), opt.init(None), None)
+    >>> u[0]["b"], s.count, [t.count for t in s.states]
+    (array([-0.1 ,  0.05]), 1, [1, 1])
+    """
+    return Chain(tuple(transforms))
+
+
+# --- applying updates ---
+
+
+def _apply_updates(params, updates):
+    """``params + updates`` leaf by leaf in the params' dtype, for trusted trees."""
+    if _is_layers(params):
+        add = np.add
+        return tuple([{k: add(v, u[k], dtype=v.dtype) for k, v in p.items()} for p, u in zip(params, updates)])
+    return _map(lambda p, u: np.add(p, u, dtype=p.dtype), params, (updates,))
+
+
+def apply_updates(params, updates):
+    """Return ``params + updates``, leaf by leaf, keeping each param's dtype.
+
+    Args:
+        params: tree of float arrays.
+        updates: tree of float arrays with the structure and exactly the shapes of ``params``.
+
+    Returns:
+        New params; neither argument is changed.
+
+    >>> apply_updates(({"b": np.array([1.0])},), ({"b": np.array([-0.5])},))
+    ({'b': array([0.5])},)
+    """
+    _check_params(params, "apply_updates")
+    checks.arrays_like(updates, params, "updates", "params")
+    return _apply_updates(params, updates)
+
+
+def step(optimizer, grads, state, params):
+    """One optimizer step: ``update`` then :func:`apply_updates`.
+
+    Args:
+        optimizer: an optimizer.
+        grads: tree of arrays like ``params``.
+        state: the optimizer's state (from ``optimizer.init`` or a previous step).
+        params: tree of arrays.
+
+    Returns:
+        ``(new_params, new_state)``; no argument is changed.
+
+    >>> from funcnet.optim import momentum
+    >>> p = ({"b": np.array([1.0])},)
+    >>> opt = momentum(0.5, mu=0.9)
+    >>> p1, s = step(opt, ({"b": np.array([1.0])},), opt.init(p), p)
+    >>> p2, s = step(opt, ({"b": np.array([1.0])},), s, p1)
+    >>> p1[0]["b"], p2[0]["b"], s.count
+    (array([0.5]), array([-0.45]), 2)
+    """
+    check_optimizer(optimizer)
+    updates, new_state = optimizer.update(grads, state, params)
+    return apply_updates(params, updates), new_state
+
