@@ -26,8 +26,7 @@ OpenBLAS: this machine's image sets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for o
 builds; they slow a current NumPy's GEMMs. Unless --keep-env is given, the script re-runs
 itself once with both unset (in its own process only), prints the kernel threadpoolctl
 reports, and measures the GEMM rate with the variables as they were in a subprocess, so the
-difference is on record. funcnet's malloc tuning (funcnet/_malloc.py) is applied before any
-framework runs, so every framework in the run has the same allocator settings.
+difference is on record.
 """
 
 from __future__ import annotations
@@ -849,12 +848,6 @@ def main(argv=None):
         p.error(f"--only: expected workloads among A,B,C, got {','.join(bad)}")
     c_steps = C_STEPS_QUICK if args.quick else C_STEPS
 
-    try:
-        from funcnet import _malloc
-
-        tuned = _malloc.tune()
-    except Exception:
-        tuned = False
     print(versions())
     marker = os.environ.get(REEXEC_MARK)
     if marker:
@@ -862,7 +855,6 @@ def main(argv=None):
     elif any(v in os.environ for v in OPENBLAS_VARS):
         print("kept " + " ".join(f"{v}={os.environ[v]}" for v in OPENBLAS_VARS if v in os.environ))
     print(f"BLAS: {blas_description()}")
-    print(f"malloc thresholds raised for the whole run (funcnet._malloc): {'yes' if tuned else 'no'}")
 
     data, source = load_data(args, only)
     if source:

@@ -161,17 +161,19 @@ def test_an_existing_run_is_replaced_but_other_folders_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--lr", "-1"], "lr: expected a positive number, got -1.0"),
+    # Values the core takes are checked by the core, which names them as the flags do.
+    (["--lr", "-1"], "lr: expected a finite number > 0, got -1.0 (float)"),
     (["--lr", "fast"], "argument --lr: expected a number, got 'fast'"),
     (["--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar'"),
     (["--hidden", "0"], "argument --hidden: expected a positive integer, got '0'"),
-    (["--dropout", "1.5"], "dropout: expected a probability in [0, 1), got 1.5"),
+    (["--dropout", "1.5"], "dropout: expected a finite number in [0, 1), got 1.5 (float)"),
     (["--epochs", "2.5"], "argument --epochs: expected a positive integer, got '2.5'"),
     (["--dataset", "mnist"], "pass --data-dir DIR"),
     (["--dataset", "mnist", "--data-dir", "nowhere"], "data_dir: nowhere/train-images-idx3-ubyte.gz is missing"),
     (["--dataset", "digits", "--n-samples", "50"], "n_samples: only generated datasets"),
     (["--patience", "3", "--val-fraction", "0"], "patience: early stopping needs validation data"),
     (["--config", "missing.json"], "config: no such file: missing.json"),
+    (["--epochs", "3", "--config", "c.json"], "config: no such file: c.json"),
     (["--bogus"], "unrecognized arguments: --bogus"),
     (["--quiet", "--verbose"], "not allowed with argument"),
 ])
@@ -186,9 +188,12 @@ def test_bad_config_files_exit_2(tmp_path):
     (tmp_path / "c1.json").write_text('{"dataset": "moons", "colour": "red"}')
     (tmp_path / "c2.json").write_text("{not json")
     (tmp_path / "c3.json").write_text('{"hidden": "wide"}')
+    (tmp_path / "c4.json").write_text('{"dataset": "moons", "epochs": "ten"}')
     for name, message in [("c1.json", "config: unknown settings ['colour']"),
                           ("c2.json", "config: cannot read c2.json as JSON"),
-                          ("c3.json", "hidden: expected a list of positive layer widths, got 'wide'")]:
+                          ("c3.json", "hidden: expected a list of layer widths, got 'wide'"),
+                          # checked by fit, after the data are read, named as the setting
+                          ("c4.json", "epochs: expected an integer >= 1, got 'ten'")]:
         r = run("train", "--config", name, "--out", "x", cwd=tmp_path)
         assert r.returncode == 2 and message in r.stderr, (name, r.stderr)
     assert not (tmp_path / "x").exists()
@@ -335,4 +340,4 @@ def test_lr_find_suggests_a_rate_and_draws_the_curve(tmp_path):
     again = run(*args, cwd=tmp_path)
     assert again.stdout.splitlines()[-1] == lines[-1] and again.stdout.splitlines()[2:-1] == lines[2:-2]
     bad = run("lr-find", "--start", 1, "--stop", 0.1, cwd=tmp_path)
-    assert bad.returncode == 2 and "start: expected 0 < start < stop=0.1" in bad.stderr
+    assert bad.returncode == 2 and "stop: expected a rate greater than start=1.0, got 0.1" in bad.stderr

@@ -1,0 +1,69 @@
+"""The data of a run: read or generated from its settings, split, and keys from its seed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import datasets as ds
+from .. import random as rnd
+from .config import GENERATED_DATASETS, UsageError
+
+__all__ = ["run_keys", "load_data", "split_validation"]
+
+
+def run_keys(seed: int) -> dict:
+    """The run's keys, derived from its seed: data, split, init, fit, plots."""
+    return dict(zip(("data", "split", "init", "fit", "plot"), rnd.split(rnd.key(seed), 5)))
+
+
+def load_data(cfg: dict):
+    """The dataset of a run as ``(Xtr, Xte, ytr, yte)`` in the run's dtype.
+
+    Generated datasets are drawn from the run's seed and split 80/20 by a seeded permutation;
+    ``xor`` (four points) is its own test set; digits and the IDX datasets come split.
+
+    Raises:
+        UsageError: when the data cannot be read (e.g. a wrong ``data_dir``).
+
+    >>> from funcnet.cli.config import resolve_config
+    >>> Xtr, Xte, ytr, yte = load_data(resolve_config({"dataset": "xor"}))
+    >>> Xtr.shape, Xte.shape, Xtr.dtype
+    ((4, 2), (4, 2), dtype('float32'))
+    """
+    name = cfg["dataset"]
+    keys = run_keys(cfg["seed"])
+    if name == "xor":
+        X, y = ds.xor()
+        Xtr, Xte, ytr, yte = X, X, y, y
+    elif name in GENERATED_DATASETS:
+        make = getattr(ds, name.replace("-", "_"))
+        # n_samples counts all points; spirals() takes points per arm.
+        n = cfg["n_samples"] // 2 if name == "spirals" else cfg["n_samples"]
+        X, y = make(n, key=keys["data"])
+        perm = rnd.permutation(keys["split"], len(X))
+        n_test = max(1, round(0.2 * len(X)))
+        test, train = perm[:n_test], perm[n_test:]
+        Xtr, Xte, ytr, yte = X[train], X[test], y[train], y[test]
+    elif name == "digits":
+        Xtr, Xte, ytr, yte = ds.digits()
+    else:
+        loader = ds.mnist if name == "mnist" else ds.fashion_mnist
+        try:
+            Xtr, Xte, ytr, yte = loader(cfg["data_dir"])
+        except FileNotFoundError as e:
+            raise UsageError(str(e)) from None  # already names data_dir and the files expected
+        except (OSError, ValueError) as e:
+            raise UsageError(f"data_dir: cannot read {name} from {cfg['data_dir']!r} ({e})") from None
+    dt = np.dtype(cfg["dtype"])
+    return Xtr.astype(dt, copy=False), Xte.astype(dt, copy=False), ytr, yte
+
+
+def split_validation(cfg: dict, Xtr, ytr):
+    """Hold out ``val_fraction`` of the training data (seeded), or none: ``(X, y, validation)``."""
+    frac = cfg["val_fraction"]
+    n_val = int(round(frac * len(Xtr)))
+    if frac == 0 or n_val < 1 or n_val >= len(Xtr):
+        return Xtr, ytr, None
+    perm = rnd.permutation(rnd.fold_in(run_keys(cfg["seed"])["split"], 1), len(Xtr))
+    val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    return Xtr[train], ytr[train], (Xtr[val], ytr[val])
