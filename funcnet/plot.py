@@ -23,7 +23,6 @@ See Also:
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -31,7 +30,7 @@ import numpy as np
 from . import checks
 from . import random as rnd
 from .losses import HEADS
-from .network import Net, check_params, check_X, forward, predict_proba
+from .network import Net, check_net, check_params, check_X, forward, predict_proba
 
 __all__ = [
     "loss_curves",
@@ -59,19 +58,14 @@ def _figure(figsize, dpi=100):
 def _check_figsize(figsize, default):
     if figsize is None:
         return default
-    ok = (
-        isinstance(figsize, (tuple, list))
-        and len(figsize) == 2
-        and all(isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0 for v in figsize)
-    )
-    if not ok:
-        raise ValueError(f"figsize: expected a pair of positive numbers (inches), got {figsize!r}")
-    return tuple(float(v) for v in figsize)
+    checks.instance(figsize, "figsize", (tuple, list), "a pair of positive numbers (inches)")
+    if len(figsize) != 2:
+        raise ValueError(f"figsize: expected a pair of positive numbers (inches), got {checks.show(figsize)}")
+    return tuple(checks.real(v, "figsize", low=0, low_open=True) for v in figsize)
 
 
 def _check_history(history, needs=("epoch", "loss")):
-    if not isinstance(history, Mapping):
-        raise TypeError(f"history: expected a dict of lists (fit(...).history), got {type(history).__name__}")
+    checks.instance(history, "history", Mapping, "a dict of lists (fit(...).history)")
     for k in needs:
         if k not in history:
             raise ValueError(f"history: expected a {k!r} entry, got keys {sorted(history)}")
@@ -264,9 +258,8 @@ def lr_finder_curve(lrs, losses, suggestion=None, *, title: str | None = None, f
         raise ValueError(f"lrs: expected a non-empty 1-D array of positive rates, got shape {lrs.shape}")
     if losses.shape != lrs.shape:
         raise ValueError(f"losses: expected shape {lrs.shape} (one per rate), got {losses.shape}")
-    if suggestion is not None and (isinstance(suggestion, bool) or not isinstance(suggestion, numbers.Real)
-                                   or not np.isfinite(suggestion) or suggestion <= 0):
-        raise ValueError(f"suggestion: expected a positive rate or None, got {suggestion!r}")
+    if suggestion is not None:
+        suggestion = checks.real(suggestion, "suggestion", low=0, low_open=True)
     fig = _figure(_check_figsize(figsize, None))
     ax = fig.subplots()
     ok = np.isfinite(losses)
@@ -325,9 +318,7 @@ def decision_boundary(net: Net, params, X, y, *, stats=None, resolution: int = 2
     >>> fig.axes[0].collections[-1].get_offsets().tolist()
     [[0.0, 0.0], [1.0, 1.0]]
     """
-    head = HEADS[net.output] if isinstance(net, Net) else None
-    if head is None:
-        raise TypeError(f"net: expected a funcnet.Net, got {type(net).__name__}")
+    head = HEADS[check_net(net).output]
     if net.sizes[0] != 2:
         raise ValueError(f"net: decision_boundary needs a net with 2 inputs, got sizes {net.sizes}")
     if not head.classifies:
@@ -337,10 +328,8 @@ def decision_boundary(net: Net, params, X, y, *, stats=None, resolution: int = 2
     labels = _class_labels(y)
     if len(labels) != len(X):
         raise ValueError(f"y: expected {len(X)} labels (one per row of X), got {len(labels)}")
-    if isinstance(resolution, bool) or not isinstance(resolution, numbers.Integral) or resolution < 2:
-        raise ValueError(f"resolution: expected an integer >= 2, got {resolution!r}")
-    if isinstance(margin, bool) or not isinstance(margin, numbers.Real) or not 0 <= margin:
-        raise ValueError(f"margin: expected a number >= 0, got {margin!r}")
+    resolution = checks.integer(resolution, "resolution", low=2)
+    margin = checks.real(margin, "margin", low=0)
 
     lo, hi = X.min(axis=0).astype(float), X.max(axis=0).astype(float)
     pad = np.maximum(hi - lo, 1e-6) * margin + 1e-6
@@ -422,9 +411,7 @@ def digit_grid(images, y_true, y_pred, *, image_shape=None, cols: int = 10,
     for name, a in (("y_true", true), ("y_pred", pred)):
         if len(a) != n:
             raise ValueError(f"{name}: expected {n} labels (one per image), got {len(a)}")
-    if isinstance(cols, bool) or not isinstance(cols, numbers.Integral) or cols < 1:
-        raise ValueError(f"cols: expected a positive integer, got {cols!r}")
-    cols = min(int(cols), n)
+    cols = min(checks.integer(cols, "cols", low=1), n)
     rows = -(-n // cols)
     fig = _figure(_check_figsize(figsize, (1.0 * cols, 1.15 * rows + 0.4)))
     axes = fig.subplots(rows, cols, squeeze=False)
@@ -561,11 +548,8 @@ def hidden_projection(net: Net, params, X, y, *, layer: int = -2, methods=("pca"
     methods = tuple(methods)
     if not methods or any(m not in ("pca", "tsne") for m in methods):
         raise ValueError(f"methods: expected a non-empty selection of 'pca' and 'tsne', got {methods!r}")
-    if "tsne" in methods and not isinstance(key, rnd.Key):
-        raise TypeError(f"key: t-SNE needs a funcnet.random.Key (funcnet.random.key(seed)), got "
-                        f"{type(key).__name__}")
-    if isinstance(perplexity, bool) or not isinstance(perplexity, numbers.Real) or not perplexity > 0:
-        raise ValueError(f"perplexity: expected a positive number, got {perplexity!r}")
+    checks.key(key, required="tsne" in methods)
+    perplexity = checks.real(perplexity, "perplexity", low=0, low_open=True)
     H = hidden_activations(net, params, X, layer=layer, stats=stats)
     labels = _class_labels(y)
     if len(labels) != len(H):

@@ -33,7 +33,7 @@ except ImportError as e:  # pragma: no cover - exercised only without scikit-lea
         "funcnet.sklearn needs scikit-learn: pip install 'funcnet[test]' or pip install scikit-learn"
     ) from e
 
-from . import optim
+from . import checks, optim
 from .network import Net, forward, init, predict_proba
 from .random import key as make_key
 from .random import permutation
@@ -75,22 +75,15 @@ class _Base(BaseEstimator):
 
     def _check_params(self):
         hidden = self.hidden_layer_sizes
-        if isinstance(hidden, numbers.Integral):
-            hidden = (hidden,)
-        if not all(isinstance(h, numbers.Integral) and h > 0 for h in hidden):
-            raise ValueError(f"hidden_layer_sizes: expected positive integers, got {self.hidden_layer_sizes!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
-        for name in ("epochs", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
-        if not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction: expected a fraction in (0, 1), got {self.validation_fraction!r}")
-        seed = 0 if self.random_state is None else self.random_state
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"random_state: expected None or a non-negative integer, got {self.random_state!r}")
-        return tuple(int(h) for h in hidden), int(seed)
+        hidden = (hidden,) if isinstance(hidden, numbers.Integral) else hidden
+        checks.instance(hidden, "hidden_layer_sizes", (tuple, list), "a sequence of layer widths")
+        hidden = tuple(checks.integer(h, "hidden_layer_sizes", low=1) for h in hidden)
+        checks.choice(self.optimizer, "optimizer", OPTIMIZERS)
+        checks.integer(self.epochs, "epochs", low=1)
+        checks.integer(self.batch_size, "batch_size", low=1)
+        checks.real(self.validation_fraction, "validation_fraction", low=0, high=1, low_open=True, high_open=True)
+        seed = checks.integer(0 if self.random_state is None else self.random_state, "random_state", low=0)
+        return hidden, seed
 
     def _fit(self, X, Y):
         hidden, seed = self._check_params()
