@@ -277,7 +277,23 @@ _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def load_idx(path) -> np.ndarray:
+#: The most bytes of array data a reader allocates unless its caller allows more (``max_bytes``):
+#: MNIST's training images are 47 MB; a header declaring more is refused before anything is read.
+MAX_BYTES = 1 << 30
+
+
+def _read_exactly(stream, n: int, path, what: str) -> bytes:
+    """``n`` bytes from ``stream``, read in pieces, or a ValueError naming the file."""
+    out = bytearray()
+    while len(out) < n:
+        piece = stream.read(min(n - len(out), 1 << 24))
+        if not piece:
+            raise ValueError(f"{path}: truncated: expected {n} bytes of {what}, got {len(out)}")
+        out += piece
+    return bytes(out)
+
+
+def load_idx(path, *, max_bytes: int = MAX_BYTES) -> np.ndarray:
     """Read an IDX file (as used by MNIST), gzipped or raw, into an array.
 
     The header is two zero bytes, a type code (0x08 for uint8), the number of dimensions,
@@ -285,15 +301,22 @@ def load_idx(path) -> np.ndarray:
     int32, MNIST's label files start with 2049 (uint8, 1 dimension) and its image files
     with 2051 (uint8, 3 dimensions). Gzip is recognised by its magic bytes, not the name.
 
+    The file is untrusted: the header's declared size is checked against ``max_bytes`` before
+    anything is allocated, a gzip stream is decompressed piece by piece and never beyond the
+    declared size (a small file that inflates to gigabytes is refused after the declared
+    bytes), and trailing data are refused.
+
     Args:
         path: a gzipped or uncompressed IDX file.
+        max_bytes: the most bytes of data the file may declare (default 1 GiB).
 
     Returns:
         An array of the stored shape and type (uint8 for MNIST), native byte order, writable.
 
     Raises:
         FileNotFoundError: when ``path`` is not a file.
-        ValueError: naming the file when it is not gzip/IDX, or its header or length is wrong.
+        ValueError: naming the file when it is not gzip/IDX, its header or length is wrong, or
+            it declares more than ``max_bytes``.
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "t.idx")
@@ -303,32 +326,45 @@ def load_idx(path) -> np.ndarray:
     array([7, 8, 9], dtype=uint8)
     """
     path = Path(path)
+    max_bytes = checks.integer(max_bytes, "max_bytes", low=0)
     if not path.is_file():
         raise FileNotFoundError(f"path: no such IDX file: {path}")
-    data = path.read_bytes()
-    if data[:2] == _GZIP_MAGIC:
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
         try:
-            data = gzip.decompress(data)
+            return _read_idx(stream, path, max_bytes)
         except (OSError, EOFError, zlib.error) as e:
-            raise ValueError(f"{path}: cannot read as gzip IDX (truncated or corrupt?): {e}") from None
-    if len(data) < 4:
-        raise ValueError(f"{path}: too short for an IDX header ({len(data)} bytes)")
-    zero, code, ndim = struct.unpack(">HBB", data[:4])
+            raise ValueError(f"{path}: cannot read as {'gzip ' if gzipped else ''}IDX "
+                             f"(truncated or corrupt?): {e}") from None
+
+
+def _read_idx(stream, path, max_bytes: int) -> np.ndarray:
+    head = stream.read(4)
+    if len(head) < 4:
+        raise ValueError(f"{path}: too short for an IDX header ({len(head)} bytes)")
+    zero, code, ndim = struct.unpack(">HBB", head)
     if zero != 0 or code not in _IDX_TYPES or ndim == 0:
         raise ValueError(
-            f"{path}: not an IDX file (magic bytes {data[:4].hex()}, "
+            f"{path}: not an IDX file (magic bytes {head.hex()}, "
             f"expected 0000 + type code + dimensions, e.g. 00000801 or 00000803)"
         )
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(f"{path}: truncated header ({len(data)} bytes, {ndim} dimensions need {header})")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
+    dims_bytes = stream.read(4 * ndim)
+    if len(dims_bytes) < 4 * ndim:
+        raise ValueError(f"{path}: truncated header ({4 + len(dims_bytes)} bytes, {ndim} dimensions "
+                         f"need {4 + 4 * ndim})")
+    dims = struct.unpack(f">{ndim}I", dims_bytes)
     dtype = np.dtype(_IDX_TYPES[code])
-    expected = header + math.prod(dims) * dtype.itemsize  # Python ints: no overflow on a bad header
-    if len(data) != expected:
-        raise ValueError(f"{path}: expected {expected} bytes for shape {dims}, got {len(data)}")
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: no overflow on a bad header
+    if expected > max_bytes:
+        raise ValueError(f"{path}: declares shape {dims} ({expected} bytes), more than max_bytes="
+                         f"{max_bytes}; pass a larger max_bytes if the file is trusted")
+    data = _read_exactly(stream, expected, path, f"data for shape {dims}")
+    if stream.read(1):
+        raise ValueError(f"{path}: more data than shape {dims} declares ({expected} bytes)")
     # astype copies: the result is writable and owns its memory instead of pinning ``data``.
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 _MNIST_FILES = (
@@ -351,12 +387,17 @@ def _verify(data_dir: Path, names) -> None:
             want[parts[1].lstrip("*")] = parts[0].lower()
     for name in names:
         if name in want:
-            got = hashlib.sha256((data_dir / name).read_bytes()).hexdigest()
+            digest = hashlib.sha256()
+            with open(data_dir / name, "rb") as f:
+                for piece in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(piece)
+            got = digest.hexdigest()
             if got != want[name]:
                 raise ValueError(f"{data_dir / name}: SHA-256 {got} does not match SHA256SUMS ({want[name]})")
 
 
-def mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = True):
+def mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = True,
+          max_bytes: int = MAX_BYTES):
     """MNIST (or any dataset in its four-file IDX layout) from ``data_dir``, scaled to [0, 1].
 
     Args:
@@ -366,6 +407,7 @@ def mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = Tr
         flatten: (n, 784) rows instead of (n, 28, 28) images.
         verify: check the files against ``SHA256SUMS`` in ``data_dir`` when it exists
             (files it does not list are not checked).
+        max_bytes: the most bytes of data one file may declare (see :func:`load_idx`).
 
     Returns:
         ``(X_train, X_test, y_train, y_test)``: images (n, 784) or (n, 28, 28) of ``dtype``,
@@ -389,7 +431,7 @@ def mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = Tr
             )
     if verify:
         _verify(data_dir, _MNIST_FILES)
-    Xtr, Xte, ytr, yte = (load_idx(data_dir / name) for name in _MNIST_FILES)
+    Xtr, Xte, ytr, yte = (load_idx(data_dir / name, max_bytes=max_bytes) for name in _MNIST_FILES)
     for name, a, ndim in zip(_MNIST_FILES, (Xtr, Xte, ytr, yte), (3, 3, 1, 1)):
         if a.dtype != np.uint8 or a.ndim != ndim:
             raise ValueError(
@@ -409,7 +451,8 @@ def mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = Tr
     return scale(Xtr), scale(Xte), ytr.astype(np.int64), yte.astype(np.int64)
 
 
-def fashion_mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = True):
+def fashion_mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = True,
+                  max_bytes: int = MAX_BYTES):
     """Fashion-MNIST from ``data_dir``: the same four-file IDX layout as :func:`mnist`.
 
     Labels: 0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt,
@@ -419,4 +462,4 @@ def fashion_mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: b
     Traceback (most recent call last):
     FileNotFoundError: data_dir: /nonexistent/train-images-idx3-ubyte.gz is missing; ...
     """
-    return mnist(data_dir, dtype=dtype, flatten=flatten, verify=verify)
+    return mnist(data_dir, dtype=dtype, flatten=flatten, verify=verify, max_bytes=max_bytes)

@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -123,49 +125,130 @@ def save(path, net: Net, params, *, stats=None) -> None:
         raise
 
 
-def load(path):
+# The 'net' entry is a few hundred bytes of JSON; anything near this is not a funcnet file.
+_MAX_META = 1 << 16
+
+
+def _member(zf, name: str, path):
+    try:
+        return zf.getinfo(name + ".npy")
+    except KeyError:
+        return None
+
+
+def _read_array(zf, info, path, *, dtype=None, shape=None, limit: int):
+    """One ``.npy`` member, read from its header on: the declared dtype and shape are checked
+    (against ``dtype``/``shape`` when given, and against ``limit`` bytes) before any data are
+    decompressed, and no more than the declared bytes are ever read."""
+    name = info.filename
+    if info.file_size > limit + 4096:
+        raise ValueError(f"{path}: entry {name!r} declares {info.file_size} bytes, more than the "
+                         f"{limit} expected")
+    with zf.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            got_shape, fortran, got_dtype = read_header(f)
+        except ValueError as e:
+            raise ValueError(f"{path}: entry {name!r} is not a .npy array ({e})") from None
+        if got_dtype.hasobject or (dtype is not None and got_dtype != dtype) or \
+                (dtype is None and got_dtype.kind != "U"):
+            raise ValueError(f"{path}: entry {name!r} has dtype {got_dtype}, expected "
+                             f"{np.dtype(dtype) if dtype is not None else 'a string'}")
+        if shape is not None and tuple(got_shape) != tuple(shape):
+            raise ValueError(f"{path}: entry {name!r} has shape {tuple(got_shape)}, expected {tuple(shape)}")
+        nbytes = math.prod(got_shape) * got_dtype.itemsize
+        if nbytes > limit:
+            raise ValueError(f"{path}: entry {name!r} declares {nbytes} bytes, more than {limit}")
+        data = f.read(nbytes)
+        if len(data) != nbytes:
+            raise ValueError(f"{path}: entry {name!r} is truncated ({len(data)} of {nbytes} bytes)")
+        if f.read(1):
+            raise ValueError(f"{path}: entry {name!r} holds more data than its header declares")
+    a = np.frombuffer(data, dtype=got_dtype)
+    a = a.reshape(got_shape[::-1]).T if fortran else a.reshape(got_shape)
+    return np.array(a, order="C")  # our own, writable copy in C order
+
+
+def load(path, *, max_bytes: int = 1 << 30):
     """Read a file written by :func:`save`: ``(net, params, stats)``.
+
+    The file is untrusted input: it is read as a zip archive of ``.npy`` entries without
+    pickle, the architecture first, then each array's header is checked against the shape and
+    dtype that architecture implies before its data are decompressed, and never more than the
+    declared bytes are read (a small file that would inflate to gigabytes is refused).
+
+    Args:
+        path: a ``.npz`` file written by :func:`save`.
+        max_bytes: the most bytes of arrays the architecture may imply (default 1 GiB).
 
     Returns:
         The :class:`funcnet.Net`, its params (a tuple of layer dicts, checked against the
         net) and the batch-norm running statistics (``None`` for a net without batch norm).
 
     Raises:
-        ValueError: when ``path`` is not a funcnet params file or its arrays do not match the
-            architecture it records.
+        FileNotFoundError: when ``path`` does not exist.
+        ValueError: naming the file, when it is not a funcnet params file, is truncated or
+            corrupt, or holds arrays that do not match the architecture it records.
     """
     path = os.fspath(path)
+    max_bytes = checks.integer(max_bytes, "max_bytes", low=0)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"path: no such file: {path}")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
+        with zipfile.ZipFile(path) as zf:
+            return _load(zf, path, max_bytes)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error, NotImplementedError) as e:
         if isinstance(e, FileNotFoundError):
             raise
-        raise ValueError(f"path: {path!r} is not a .npz archive ({e})") from None
-    with archive as z:
-        if not hasattr(z, "files") or "net" not in z.files:
-            raise ValueError(f"path: {path!r} is not a funcnet params file (no 'net' entry)")
-        try:
-            meta = json.loads(str(z["net"].item()))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"path: {path!r} has an unreadable 'net' entry ({e})") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ValueError(f"path: {path!r}: expected format {FORMAT!r}, got {meta.get('format') if isinstance(meta, dict) else meta!r}")
+        raise ValueError(f"{path}: not a readable funcnet params file ({type(e).__name__}: {e})") from None
+
+
+def _load(zf, path, max_bytes):
+    info = _member(zf, "net", path)
+    if info is None:
+        raise ValueError(f"{path}: not a funcnet params file (no 'net' entry)")
+    text = str(_read_array(zf, info, path, shape=(), limit=_MAX_META)[()])
+    try:
+        meta = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"{path}: unreadable 'net' entry ({type(e).__name__})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ValueError(f"{path}: expected format {FORMAT!r}, got {got!r}")
+    if "net" not in meta:
+        raise ValueError(f"{path}: the 'net' entry has no 'net' field")
+    try:
         net = net_from_dict(meta["net"])
-        params = []
-        for i, shapes in enumerate(net.shapes()):
-            missing = [f"{i}/{k}" for k in shapes if f"{i}/{k}" not in z.files]
-            if missing:
-                raise ValueError(f"path: {path!r} lacks {missing} for a net of sizes {net.sizes}")
-            params.append({k: z[f"{i}/{k}"] for k in shapes})
-        params = tuple(params)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: the recorded architecture is invalid: {e}") from None
+    dt = np.dtype(net.dtype)
+    sizes = [math.prod(s) * dt.itemsize for d in (*net.shapes(), *net.stats_shapes()) for s in d.values()]
+    if sum(sizes) > max_bytes:
+        raise ValueError(f"{path}: the recorded architecture {net.sizes} needs {sum(sizes)} bytes, more "
+                         f"than max_bytes={max_bytes}; pass a larger max_bytes if the file is trusted")
+    expected = {f"{i}/{k}" for i, d in enumerate(net.shapes()) for k in d}
+    if net.has_state:
+        expected |= {f"stats/{i}/{k}" for i, d in enumerate(net.stats_shapes()) for k in d}
+    found = {n[:-4] for n in zf.namelist() if n.endswith(".npy")} - {"net"}
+    if found - expected or len(zf.namelist()) != len(found) + 1:
+        extra = sorted(set(zf.namelist()) - {f"{n}.npy" for n in expected} - {"net.npy"})
+        raise ValueError(f"{path}: unexpected entries {extra} for a net of sizes {net.sizes}")
+    missing = sorted(expected - found)
+    if missing:
+        what = "the batch-norm statistics " if all(m.startswith("stats/") for m in missing) else ""
+        raise ValueError(f"{path}: lacks {what}{missing} for a net of sizes {net.sizes}")
+
+    def tree(shapes, prefix):
+        return tuple({k: _read_array(zf, zf.getinfo(f"{prefix}{i}/{k}.npy"), path, dtype=dt, shape=shape,
+                                     limit=math.prod(shape) * dt.itemsize)
+                      for k, shape in d.items()} for i, d in enumerate(shapes))
+
+    params = tree(net.shapes(), "")
+    try:
         check_params(net, params)
-        stats = None
-        if net.has_state:
-            stats = []
-            for i, s in enumerate(init_stats(net)):
-                names = [f"stats/{i}/{k}" for k in s]
-                if any(name not in z.files for name in names):
-                    raise ValueError(f"path: {path!r} lacks the batch-norm statistics {names}")
-                stats.append({k: z[name] for k, name in zip(s, names)})
-            stats = check_stats(net, tuple(stats))
+        stats = check_stats(net, tree(net.stats_shapes(), "stats/")) if net.has_state else None
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None
     return net, params, stats

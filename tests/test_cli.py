@@ -296,7 +296,7 @@ def test_evaluate_reports_the_runs_test_accuracy(tmp_path):
     assert r.returncode == 2 and "params: no such file: nothing.npz" in r.stderr
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     r = run("evaluate", "--params", "junk.npz", "--dataset", "moons", cwd=tmp_path)
-    assert r.returncode == 2 and "is not a .npz archive" in r.stderr
+    assert r.returncode == 2 and "junk.npz: not a readable funcnet params file" in r.stderr
 
 
 # --- gradcheck ---

@@ -199,18 +199,18 @@ def test_bad_idx_files_are_refused_by_name(tmp_path):
     a = np.zeros((3, 2), np.uint8)
     raw = _write_idx(tmp_path / "t.idx", a, compress=False).read_bytes()
     cases = {
-        "short.idx": (raw[:-1], r"short\.idx: expected 18 bytes for shape \(3, 2\), got 17"),
-        "long.idx": (raw + b"\x00", r"long\.idx: expected 18 bytes for shape \(3, 2\), got 19"),
+        "short.idx": (raw[:-1], r"short\.idx: truncated: expected 6 bytes of data for shape \(3, 2\), got 5"),
+        "long.idx": (raw + b"\x00", r"long\.idx: more data than shape \(3, 2\) declares \(6 bytes\)"),
         "bad.idx": (b"\x01\x02\x08\x01" + b"\x00" * 8, r"bad\.idx: not an IDX file \(magic bytes 01020801"),
         "code.idx": (b"\x00\x00\x07\x01" + b"\x00" * 8, r"code\.idx: not an IDX file"),
         "tiny.idx": (b"\x00\x00", r"tiny\.idx: too short for an IDX header \(2 bytes\)"),
         "head.idx": (raw[:9], r"head\.idx: truncated header"),
         # A header claiming 2**32-1 x 2**32-1 x ... must not overflow into a small size.
-        "huge.idx": (struct.pack(">HBB4I", 0, 8, 4, *[2**32 - 1] * 4), r"huge\.idx: expected \d{30,} bytes"),
+        "huge.idx": (struct.pack(">HBB4I", 0, 8, 4, *[2**32 - 1] * 4), r"huge\.idx: declares shape .* \(\d{30,} bytes\), more than max_bytes"),
         "plain.gz": (b"plain", r"plain\.gz: not an IDX file"),
         "cut.gz": (gzip.compress(raw)[:-6], r"cut\.gz: cannot read as gzip IDX"),
         "junk.gz": (b"\x1f\x8b" + b"\xff" * 30, r"junk\.gz: cannot read as gzip IDX"),
-        "short.gz": (gzip.compress(raw[:-1]), r"short\.gz: expected 18 bytes"),
+        "short.gz": (gzip.compress(raw[:-1]), r"short\.gz: truncated: expected 6 bytes"),
     }
     for name, (content, match) in cases.items():
         (tmp_path / name).write_bytes(content)
@@ -218,6 +218,22 @@ def test_bad_idx_files_are_refused_by_name(tmp_path):
             ds.load_idx(tmp_path / name)
     with pytest.raises(FileNotFoundError, match="missing.idx"):
         ds.load_idx(tmp_path / "missing.idx")
+
+
+def test_a_gzip_bomb_is_refused_without_inflating_it(tmp_path):
+    # 1 MiB of zeros behind a header that declares 10 bytes: reading stops after the declared
+    # bytes and one more, however much the stream would inflate to.
+    body = struct.pack(">HBBI", 0, 8, 1, 10) + bytes(1 << 20)
+    (tmp_path / "bomb.gz").write_bytes(gzip.compress(body))
+    with pytest.raises(ValueError, match=r"bomb\.gz: more data than shape \(10,\) declares"):
+        ds.load_idx(tmp_path / "bomb.gz")
+    # A header that declares more than the caller allows is refused before any allocation.
+    big = struct.pack(">HBBII", 0, 8, 2, 60000, 784)
+    (tmp_path / "big.gz").write_bytes(gzip.compress(big))
+    with pytest.raises(ValueError, match=r"big\.gz: declares shape \(60000, 784\) \(47040000 bytes\), more than max_bytes=1000000"):
+        ds.load_idx(tmp_path / "big.gz", max_bytes=10**6)
+    with pytest.raises(ValueError, match=r"big\.gz: truncated: expected 47040000 bytes"):
+        ds.load_idx(tmp_path / "big.gz")  # allowed, but the data are not there
 
 
 def test_mnist_refuses_files_that_do_not_fit_together(tmp_path):

@@ -95,10 +95,10 @@ def test_batchnorm_needs_stats_to_be_saved(tmp_path):
 
 def test_bad_files_are_named(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
-    with pytest.raises(ValueError, match="is not a .npz archive"):
+    with pytest.raises(ValueError, match=r"junk.npz: not a readable funcnet params file \(BadZipFile"):
         fio.load(tmp_path / "junk.npz")
     np.savez(tmp_path / "other.npz", a=np.zeros(2))
-    with pytest.raises(ValueError, match="is not a funcnet params file"):
+    with pytest.raises(ValueError, match=r"other.npz: not a funcnet params file \(no 'net' entry\)"):
         fio.load(tmp_path / "other.npz")
     np.savez(tmp_path / "old.npz", net=np.array(json.dumps({"format": "something/0"})))
     with pytest.raises(ValueError, match="expected format 'funcnet-params/1', got 'something/0'"):
@@ -109,7 +109,7 @@ def test_bad_files_are_named(tmp_path):
         fio.load(tmp_path / "short.npz")
     np.savez(tmp_path / "shape.npz", net=np.array(json.dumps(meta)),
              **{"0/W": np.zeros((3, 2), np.float32), "0/b": np.zeros(2, np.float32)})
-    with pytest.raises(ValueError, match=r"params\[0\]\['W'\]: expected shape \(2, 2\), got \(3, 2\)"):
+    with pytest.raises(ValueError, match=r"shape.npz: entry '0/W.npy' has shape \(3, 2\), expected \(2, 2\)"):
         fio.load(tmp_path / "shape.npz")
     with pytest.raises(FileNotFoundError):
         fio.load(tmp_path / "missing.npz")
@@ -145,3 +145,78 @@ def test_files_saved_by_version_0_1_load_and_predict_the_same(name):
         np.testing.assert_allclose(proba, want["proba"], rtol=1e-5, atol=1e-7)
     else:
         np.testing.assert_array_equal(proba, np.array(want["proba"], np.float32))
+
+
+def _hostile(tmp_path, name, entries, compression=zipfile.ZIP_STORED):
+    """A zip of raw entries (name -> bytes), as a hostile or broken writer might make it."""
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for entry, data in entries.items():
+            zf.writestr(entry, data)
+    return path
+
+
+def _npy(a):
+    import io as _io
+
+    f = _io.BytesIO()
+    np.lib.format.write_array(f, a, allow_pickle=True)
+    return f.getvalue()
+
+
+META = {"format": "funcnet-params/1", "net": {"sizes": [2, 2], "dtype": "float64"}}
+
+
+def _meta(m=META):
+    return _npy(np.array(json.dumps(m)))
+
+
+def test_hostile_params_files_are_refused_by_name_without_inflating_them(tmp_path):
+    ok = {"net.npy": _meta(), "0/W.npy": _npy(np.zeros((2, 2))), "0/b.npy": _npy(np.zeros(2))}
+    assert fio.load(_hostile(tmp_path, "ok.npz", ok))[0] == fn.Net((2, 2), dtype="float64")
+    # A header that declares a huge shape in a tiny file: refused before any allocation.
+    big = _npy(np.zeros(2)).replace(b"'shape': (2,)", b"'shape': (200000000,)")
+    cases = {
+        "huge.npz": ({**ok, "0/b.npy": big}, r"entry '0/b.npy' has shape \(200000000,\), expected \(2,\)"),
+        # 64 MiB of zeros, deflated to ~64 KiB, behind a header that declares 2 float64s.
+        "bomb.npz": ({**ok, "0/b.npy": _npy(np.zeros(2)) + bytes(64 << 20)},
+                     r"entry '0/b.npy' declares \d+ bytes, more than the 16 expected"),
+        "pickle.npz": ({**ok, "0/b.npy": _npy(np.array([None, None], dtype=object))},
+                       r"entry '0/b.npy' has dtype object, expected float64"),
+        "dtype.npz": ({**ok, "0/b.npy": _npy(np.zeros(2, np.float32))}, r"has dtype float32, expected float64"),
+        "cut.npz": ({**ok, "0/b.npy": _npy(np.zeros(2))[:-3]}, r"entry '0/b.npy' is truncated"),
+        "extra.npz": ({**ok, "evil.npy": _npy(np.zeros(1))}, r"unexpected entries \['evil.npy'\]"),
+        "nofield.npz": ({**ok, "net.npy": _meta({"format": "funcnet-params/1"})}, r"'net' entry has no 'net' field"),
+        "nosizes.npz": ({**ok, "net.npy": _meta({"format": "funcnet-params/1", "net": {}})},
+                        r"recorded architecture is invalid: net: expected a 'sizes' field"),
+        "deep.npz": ({**ok, "net.npy": _npy(np.array("[" * 100000 + "]" * 100000))},
+                     r"entry 'net.npy' declares \d+ bytes|unreadable 'net' entry"),
+        "deep2.npz": ({**ok, "net.npy": _npy(np.array("[" * 3000 + "]" * 3000))}, r"unreadable 'net' entry"),
+        "notnpy.npz": ({**ok, "0/b.npy": b"garbage"}, r"entry '0/b.npy' is not a .npy array"),
+        "nan.npz": ({**ok, "0/b.npy": _npy(np.array([0.0, np.nan]))}, r"params\[0\]\['b'\]: expected finite values"),
+    }
+    for name, (entries, match) in cases.items():
+        path = _hostile(tmp_path, name, entries, zipfile.ZIP_DEFLATED)
+        with pytest.raises(ValueError, match=match):
+            fio.load(path)
+    # A file cut anywhere is refused with a ValueError, never a zipfile or EOF traceback.
+    good = (tmp_path / "ok.npz").read_bytes()
+    for cut in range(0, len(good), max(1, len(good) // 40)):
+        (tmp_path / "trunc.npz").write_bytes(good[:cut])
+        with pytest.raises(ValueError, match="trunc.npz"):
+            fio.load(tmp_path / "trunc.npz")
+
+
+def test_batch_norm_statistics_are_checked_on_load(tmp_path):
+    net = fn.Net((2, 3, 2), batchnorm=True, dtype="float64")
+    params, stats = fn.init(fn.random.key(0), net), fn.init_stats(net)
+    bad = (dict(stats[0], var=np.array([1.0, -1.0, 1.0])), stats[1])
+    path = tmp_path / "bn.npz"
+    with pytest.raises(ValueError, match=r"stats\[0\]\['var'\]: expected variances >= 0"):
+        fio.save(path, net, params, stats=bad)
+    fio.save(path, net, params, stats=stats)
+    with zipfile.ZipFile(path) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    entries["stats/0/var.npy"] = _npy(np.array([1.0, -1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"bn2.npz: stats\[0\]\['var'\]: expected variances >= 0"):
+        fio.load(_hostile(tmp_path, "bn2.npz", entries))
