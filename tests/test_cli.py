@@ -233,6 +233,88 @@ def test_interrupt_removes_the_half_written_run(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def _long_run(tmp_path, out, sig):
+    """Start a long digits run into ``out``; once it trains, send ``sig``; return (rc, stderr)."""
+    p = subprocess.Popen([sys.executable, "-m", "funcnet", "train", "--dataset", "digits",
+                          "--epochs", "100000", "--out", out, "--quiet"], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                         preexec_fn=_default_sigint)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(q.name.endswith(".tmp") for q in tmp_path.iterdir()):  # training has started
+            assert time.monotonic() < deadline and p.poll() is None
+            time.sleep(0.05)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+    finally:  # never leave a 100000-epoch run behind
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    return p.returncode, err
+
+
+def test_sigterm_ends_a_run_like_ctrl_c(tmp_path):
+    rc, err = _long_run(tmp_path, "x", signal.SIGTERM)
+    assert rc == 130 and "interrupted; nothing was written" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_run_keeps_the_previous_one_and_its_litter_goes_with_the_next_run(tmp_path):
+    assert run("train", *TINY, "--out", "r", cwd=tmp_path).returncode == 0
+    before = (tmp_path / "r" / "history.json").read_bytes()
+    for _ in range(2):  # SIGKILL: no handler runs, the temporary folder stays...
+        rc, _ = _long_run(tmp_path, "r", signal.SIGKILL)
+        assert rc == -signal.SIGKILL
+        assert (tmp_path / "r" / "history.json").read_bytes() == before
+    # ...until the next run on the same --out: the second run removed the first one's.
+    assert len([q for q in tmp_path.iterdir() if q.name.startswith(".r.")]) == 1
+    assert run("train", *TINY, "--epochs", 2, "--out", "r", cwd=tmp_path).returncode == 0
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["r"]  # the dead runs' folders are gone
+    assert _read(tmp_path / "r" / "history.json")["epoch"] == [1, 2]
+
+
+def test_replacing_a_run_never_leaves_out_missing(tmp_path):
+    # A writer replaces the run in `out` over and over while this process looks at `out`
+    # as often as it can; then the writer is killed at whatever point it has reached.
+    writer = subprocess.Popen([sys.executable, "-c", """
+import sys
+from pathlib import Path
+from funcnet.cli.rundir import make_temporary, publish
+out = Path(sys.argv[1])
+for i in range(100000):
+    tmp = make_temporary(out)
+    (tmp / "config.json").write_text(str(i))
+    publish(tmp, out)
+""", str(tmp_path / "r")], env=_env())
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "r").exists():
+            assert time.monotonic() < deadline
+        looks, missing = 0, 0
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            looks += 1
+            missing += not (tmp_path / "r" / "config.json").exists()
+        writer.kill()
+        writer.wait(timeout=30)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    assert looks > 1000 and missing == 0
+    assert int((tmp_path / "r" / "config.json").read_text()) > 10  # it did replace, many times
+
+
+def test_two_runs_racing_on_one_out_both_finish_and_one_run_is_there(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-m", "funcnet", "train", *map(str, TINY), "--seed", str(seed),
+                               "--out", "r", "--quiet"], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=_env()) for seed in (1, 2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["r"]
+    assert _read(tmp_path / "r" / "config.json")["seed"] in (1, 2)
+    assert {q.name for q in (tmp_path / "r").iterdir()} == RUN_FILES
+
+
 # --- progress output ---
 
 

@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
+import threading
 
 from .. import __version__
 from ..activations import ACTIVATIONS
@@ -187,6 +189,9 @@ def main(argv=None) -> int:
     if not argv or (argv[0] not in names and argv[0] not in ("-h", "--help", "--version")):
         argv = ["train", *argv]
     args = parser.parse_args(argv)
+    # SIGTERM (a scheduler's or `kill`'s) ends a run the way Ctrl-C does: cleanly, nothing
+    # half-written left behind.
+    previous = _on_sigterm(_interrupt)
     try:
         return args.handler(args)
     except UsageError as e:
@@ -194,8 +199,24 @@ def main(argv=None) -> int:
     except FloatingPointError as e:
         print(f"funcnet {args.command}: error: {e}", file=sys.stderr)
         return EXIT_FAIL
+    except commands.Written as e:
+        print(f"funcnet {args.command}: interrupted; the run in {e.out} is complete", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print(f"funcnet {args.command}: interrupted; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_FAIL
+    finally:
+        _on_sigterm(previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _on_sigterm(handler):
+    """Install ``handler`` for SIGTERM (main thread only); return the one it replaces."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)

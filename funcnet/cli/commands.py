@@ -23,7 +23,7 @@ from ..train import fit
 from .config import SHAPES, UsageError, read_json, resolve_config
 from .data import load_data, run_keys, split_validation
 from .report import duration, importable, progress, write_plots
-from .rundir import check_out, make_temporary, publish, write_json
+from .rundir import check_out, clear_stale, make_temporary, publish, write_json
 
 __all__ = ["train", "evaluate_run", "gradcheck", "lr_find"]
 
@@ -59,6 +59,7 @@ def train(args) -> int:
     cfg = _settings(args)
     out = Path(args.out if args.out is not None else os.path.join("runs", cfg["dataset"]))
     check_out(out)
+    clear_stale(out)
     net, optimizer = _net(cfg), _optimizer(cfg)
     with core_errors():
         keys = run_keys(cfg["seed"])
@@ -100,11 +101,22 @@ def train(args) -> int:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if not args.quiet:
-        print(note)
-    print(f"{cfg['dataset']}: test accuracy {test['accuracy']:.4f} ({len(Xte)} samples), "
-          f"{len(result.history['epoch'])} epochs in {duration(seconds)}; wrote {out}")
+    try:
+        if not args.quiet:
+            print(note)
+        print(f"{cfg['dataset']}: test accuracy {test['accuracy']:.4f} ({len(Xte)} samples), "
+              f"{len(result.history['epoch'])} epochs in {duration(seconds)}; wrote {out}")
+    except KeyboardInterrupt:
+        raise Written(out) from None
     return EXIT_OK
+
+
+class Written(KeyboardInterrupt):
+    """An interrupt that came once the run was complete in ``out``."""
+
+    def __init__(self, out):
+        super().__init__(out)
+        self.out = out
 
 
 def evaluate_run(args) -> int:
