@@ -24,3 +24,9 @@ def colsum(a: np.ndarray) -> np.ndarray:
 def rowsum(a: np.ndarray) -> np.ndarray:
     """Row sums of a 2-D array as a product with ones (one BLAS call)."""
     return np.dot(a, ones(a.shape[1], a.dtype))
+
+
+def add_scaled(a: np.ndarray, b: np.ndarray, c: float, out=None) -> np.ndarray:
+    """``a + c * b`` in ``a``'s dtype (into ``out``, which may be ``a`` when the caller owns it):
+    the L2 penalty's gradient and coupled weight decay."""
+    return np.add(a, np.multiply(b, c, dtype=a.dtype), out=out)

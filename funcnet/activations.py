@@ -2,7 +2,7 @@
 
 ``ACTIVATIONS[name]`` is an :class:`Activation`: the function ``fn(z)`` and its vector-Jacobian
 product ``vjp(g, z, a) = g * da/dz`` with ``a = fn(z)``, which is how backprop uses a
-derivative; ``deriv(z, a)`` is that product with ``g = 1``. Several derivatives are cheapest in
+derivative (a new array; nothing is overwritten); ``deriv(z, a)`` is that product with ``g = 1``. Several derivatives are cheapest in
 terms of the output, and for those (``needs_z`` false) the training pass may compute ``a`` in
 place of ``z``. Every function keeps the input's float dtype and stays finite for inputs as
 large as +-1e4 in float32 and float64.
@@ -51,7 +51,7 @@ class Activation(NamedTuple):
         name: the table key.
         fn: ``fn(z, *, inplace=False) -> a``. With ``inplace=True`` it may overwrite ``z``
             (the training pass does so only on an array it allocated and no longer needs).
-        vjp: ``vjp(g, z, a) -> g * da/dz``, elementwise; may overwrite ``g``, never ``z``/``a``.
+        vjp: ``vjp(g, z, a) -> g * da/dz``, elementwise, as a new array.
         needs_z: whether ``vjp`` reads ``z``; if not, ``z`` may be dropped once ``a`` exists.
     """
 
@@ -96,7 +96,7 @@ def relu(z, *, inplace=False):
 
 def _relu_vjp(g, z, a):
     # a > 0 exactly where z > 0, so the mask comes from the output and z need not be kept.
-    return np.multiply(g, a > 0, out=g)
+    return np.multiply(g, a > 0)
 
 
 def _leaky_slopes(x, dtype):
@@ -116,7 +116,7 @@ def leaky_relu(z, *, inplace=False):
 
 
 def _leaky_vjp(g, z, a):
-    return np.multiply(g, _leaky_slopes(a, g.dtype), out=g)
+    return np.multiply(g, _leaky_slopes(a, g.dtype))
 
 
 def sigmoid(z, *, inplace=False):
@@ -134,7 +134,7 @@ def sigmoid(z, *, inplace=False):
 
 
 def _sigmoid_vjp(g, z, a):
-    return np.multiply(g, a * (1 - a), out=g)
+    return np.multiply(g, a * (1 - a))
 
 
 def tanh(z, *, inplace=False):
@@ -148,7 +148,7 @@ def tanh(z, *, inplace=False):
 
 
 def _tanh_vjp(g, z, a):
-    return np.multiply(g, 1 - a * a, out=g)
+    return np.multiply(g, 1 - a * a)
 
 
 def _floating(z):
@@ -209,7 +209,7 @@ def _gelu_vjp(g, z, a):
     e *= z1
     e *= (2 * _GELU_C) * (1 + (3 * _GELU_K) * zc * zc)
     e += s
-    return np.multiply(g, _like(e, z), out=g)
+    return np.multiply(g, _like(e, z))
 
 
 def silu(z, *, inplace=False):
@@ -223,20 +223,28 @@ def silu(z, *, inplace=False):
 
 def _silu_vjp(g, z, a):
     s = sigmoid(z)
-    return np.multiply(g, s * (1 + z * (1 - s)), out=g)
+    return np.multiply(g, s * (1 + z * (1 - s)))
 
 
 def softplus(z, *, inplace=False):
     """Softplus ``log(1 + exp(z))``, computed as ``max(z, 0) + log1p(exp(-|z|))``.
 
+    ``exp`` only sees ``-|z|``; the steps run in place on one new array.
+
     >>> softplus(np.array([-1e4, 0.0, 1e4]))
     array([0.00000000e+00, 6.93147181e-01, 1.00000000e+04])
     """
-    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+    z1 = _floating(z)
+    sp = np.abs(z1)
+    np.negative(sp, out=sp)
+    np.exp(sp, out=sp)
+    np.log1p(sp, out=sp)
+    sp += np.maximum(z1, 0)
+    return _like(sp, z)
 
 
 def _softplus_vjp(g, z, a):
-    return np.multiply(g, sigmoid(z), out=g)
+    return np.multiply(g, sigmoid(z))
 
 
 def softmax(z, axis: int = -1):

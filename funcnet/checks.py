@@ -27,6 +27,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._key import Key
+from ._ops import rowsum
 from .tree import tree_check_same, tree_leaves, tree_paths
 
 __all__ = [
@@ -38,11 +40,13 @@ __all__ = [
     "instance",
     "key",
     "float_dtype",
-    "samples",
+    "matrix",
     "finite",
     "all_finite",
     "describe_non_finite",
     "arrays_like",
+    "float_arrays",
+    "overflow",
     "show",
 ]
 
@@ -194,8 +198,6 @@ def key(value, name: str = "key", *, required: bool = True):
     Traceback (most recent call last):
     ValueError: key: expected four integers in [0, 2**32) (a key from funcnet.random.key(seed)), got Key(words=None)
     """
-    from .random import Key  # random checks its own arguments with this module
-
     if value is None and not required:
         return None
     if not isinstance(value, Key):
@@ -246,7 +248,7 @@ def all_finite(a: np.ndarray) -> bool:
     # of the time of np.sum on a large float32 matrix; NaN and inf propagate the same way.
     with np.errstate(over="ignore", invalid="ignore"):
         if a.ndim == 2 and a.dtype in _FLOATS:
-            total = np.dot(a, np.ones(a.shape[1], a.dtype)).sum()
+            total = rowsum(a).sum()
         else:
             total = np.sum(a)
     if np.isfinite(total):
@@ -277,40 +279,43 @@ def finite(a: np.ndarray, name: str) -> np.ndarray:
     return a
 
 
-def samples(X, name: str, *, features: int, dtype) -> np.ndarray:
-    """Inputs for a net: a finite, non-empty 2-D float array with ``features`` columns.
+def matrix(a, name: str, *, columns: int | None = None, dtype=None, numeric: bool = True) -> np.ndarray:
+    """A finite, non-empty 2-D array (rows, columns): inputs, logits, gradients of logits.
 
-    Integer and boolean inputs become ``dtype`` (as numbers; no silent upcast); float inputs
-    become ``dtype`` too when they are of another precision, so every computation runs in the
-    params' dtype. The caller's array is returned as it is when nothing needs converting.
+    With ``numeric`` (the default) booleans and integers are accepted as numbers; otherwise
+    only float arrays are. With ``dtype``, the array becomes that dtype (the params' dtype, so
+    every computation runs in it); it is checked finite before and after the cast (a float64
+    too large for float32 would become inf). The caller's array is returned as it is when
+    nothing needs converting.
 
-    >>> samples([[1, 2]], "X", features=2, dtype=np.float32)
+    >>> matrix([[1, 2]], "X", columns=2, dtype=np.float32)
     array([[1., 2.]], dtype=float32)
-    >>> samples(np.ones((3, 4)), "X", features=2, dtype=np.float32)
+    >>> matrix(np.ones((3, 4)), "X", columns=2)
     Traceback (most recent call last):
-    ValueError: X: expected 2 features (columns), got shape (3, 4)
+    ValueError: X: expected 2 columns, got shape (3, 4)
     """
-    if isinstance(X, (str, bytes, Mapping)):
-        raise TypeError(f"{name}: expected a 2-D numeric array, got {show(X)}")
+    if isinstance(a, (str, bytes, Mapping)):
+        raise TypeError(f"{name}: expected a 2-D numeric array, got {show(a)}")
     try:
-        X = np.asarray(X)
+        a = np.asarray(a)
     except Exception as e:  # ragged lists and the like
-        raise TypeError(f"{name}: expected a 2-D numeric array, got {type(X).__name__} ({e})") from None
-    if X.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: expected a numeric array, got dtype {X.dtype}")
-    if X.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array (samples, features), got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError(f"{name}: expected at least one sample, got shape {X.shape}")
-    if X.shape[1] != features:
-        raise ValueError(f"{name}: expected {features} features (columns), got shape {X.shape}")
-    if X.dtype.kind == "f":
-        finite(X, name)  # before a cast, which could turn a huge float64 into inf
-    if X.dtype != dtype:
+        raise TypeError(f"{name}: expected a 2-D numeric array, got {type(a).__name__} ({e})") from None
+    if a.dtype.kind not in ("biuf" if numeric else "f"):
+        raise TypeError(f"{name}: expected a {'numeric' if numeric else 'float'} array, got dtype {a.dtype}")
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array (rows, columns), got shape {a.shape}")
+    if a.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one row, got shape {a.shape}")
+    if a.shape[1] == 0 or (columns is not None and a.shape[1] != columns):
+        want = "at least one column" if columns is None else f"{columns} columns"
+        raise ValueError(f"{name}: expected {want}, got shape {a.shape}")
+    if a.dtype.kind == "f":
+        finite(a, name)
+    if dtype is not None and a.dtype != dtype:
         with np.errstate(over="ignore"):
-            X = X.astype(dtype)
-        finite(X, f"{name} (as {np.dtype(dtype)})")
-    return X
+            a = a.astype(dtype)
+        finite(a, f"{name} (as {np.dtype(dtype)})")
+    return a
 
 
 def arrays_like(tree, ref, name: str, ref_name: str, *, dtype=None, check_finite: bool = True) -> None:
@@ -339,3 +344,38 @@ def arrays_like(tree, ref, name: str, ref_name: str, *, dtype=None, check_finite
         if dtype is not None and a.dtype != dtype:
             raise ValueError(f"{where}: expected dtype {np.dtype(dtype)}, got {a.dtype}")
         finite(a, where)
+
+
+def float_arrays(tree, name: str, *, finite_values: bool = True) -> None:
+    """Every leaf of ``tree`` a float array of at least one dimension (finite, with ``finite``).
+
+    >>> float_arrays(({"W": np.zeros(2, int)},), "params")
+    Traceback (most recent call last):
+    TypeError: params[0]['W']: expected a float array of at least one dimension, got an array of shape (2,) and dtype int64
+    """
+    for i, a in enumerate(tree_leaves(tree)):
+        if type(a) is np.ndarray and a.dtype.kind == "f" and a.ndim and (not finite_values or all_finite(a)):
+            continue
+        path = name + tree_paths(tree)[i][0]
+        if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.ndim == 0:
+            raise TypeError(f"{path}: expected a float array of at least one dimension, got {show(a)}")
+        finite(a, path)
+
+
+def overflow(result, what: str, dtype) -> None:
+    """A ``FloatingPointError`` when a result computed from finite inputs is not finite: the
+    computation overflowed ``dtype`` (never handed back as a silent NaN or inf).
+
+    >>> overflow(np.array([1.0, np.inf]), "forward", np.float32)
+    Traceback (most recent call last):
+    FloatingPointError: forward: overflowed in float32 (1 inf among 2 values (first at [1])): the values are too large for it
+    """
+    if isinstance(result, np.ndarray):
+        if all_finite(result):
+            return
+        detail = describe_non_finite(result)
+    else:
+        if math.isfinite(result):
+            return
+        detail = f"came out {result}"
+    raise FloatingPointError(f"{what}: overflowed in {np.dtype(dtype)} ({detail}): the values are too large for it")

@@ -6,9 +6,10 @@ A layer is a frozen (hashable) dataclass, in the spirit of stax's ``(init, apply
 - ``init(key, n_in, dtype) -> {name: array}``: those params, new;
 - ``forward(params, x, ctx) -> (y, cache)``: ``params`` is the layer dict the layer belongs
   to (it reads its own keys); ``cache`` is whatever its backward needs;
-- ``backward(params, cache, dy, need_dx) -> (dx, {name: grad})``: may overwrite ``dy`` (the
-  engine owns it); returns new arrays for the grads; ``dx`` may be ``None`` when ``need_dx``
-  is false (the first layer's input gradient is never used);
+- ``backward(params, cache, dy, need_dx) -> (dx, {name: grad})``: new arrays for the grads,
+  and ``dx`` (``dy`` itself for a layer that passes it on; ``None`` is fine when ``need_dx``
+  is false: the first layer's input gradient is never used). Nothing is written into
+  ``dy``, the params or the cache;
 - optionally running state (batch norm's statistics): ``state_shapes(n_in)``,
   ``init_state(n_in, dtype)``, ``update_state(state, cache)``.
 
@@ -115,7 +116,7 @@ class Dense(Layer):
     def __post_init__(self):
         object.__setattr__(self, "n_out", checks.integer(self.n_out, "n_out", low=1))
         checks.boolean(self.bias, "bias")
-        checks.choice(self.initializer, "init", INITIALIZERS)
+        checks.choice(self.initializer, "initializer", INITIALIZERS)
 
     def shapes(self, n_in):
         shapes = {"W": (n_in, self.n_out)}
@@ -267,7 +268,7 @@ class Dropout(Layer):
     random: ClassVar[bool] = True
 
     def __post_init__(self):
-        object.__setattr__(self, "rate", checks.real(self.rate, "dropout", low=0, high=1, high_open=True))
+        object.__setattr__(self, "rate", checks.real(self.rate, "rate", low=0, high=1, high_open=True))
 
     def output_owned(self, owned_in, train):
         return True if train else owned_in
@@ -280,4 +281,4 @@ class Dropout(Layer):
         return a * mask, mask
 
     def backward(self, params, mask, g, need_dx):
-        return np.multiply(g, mask, out=g), {}
+        return np.multiply(g, mask), {}

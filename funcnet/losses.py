@@ -39,7 +39,7 @@ import numpy as np
 
 from . import checks
 from ._ops import rowsum
-from .activations import sigmoid, softmax
+from .activations import sigmoid, softmax, softplus
 
 __all__ = [
     "softmax_cross_entropy",
@@ -58,16 +58,7 @@ __all__ = [
 
 
 def _logits(z, name="logits"):
-    z = np.asarray(z)
-    if z.dtype.kind != "f":
-        raise TypeError(f"{name}: expected a float array, got dtype {z.dtype}")
-    if z.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array (batch, outputs), got shape {z.shape}")
-    if z.shape[0] == 0:
-        raise ValueError(f"{name}: expected a non-empty batch, got shape {z.shape}")
-    if z.shape[1] == 0:
-        raise ValueError(f"{name}: expected at least one output column, got shape {z.shape}")
-    return checks.finite(z, name)
+    return checks.matrix(z, name, numeric=False)
 
 
 def _numeric(y, name, what):
@@ -196,8 +187,13 @@ def _softmax_cross_entropy(z, y, grad: bool, owned: bool):
 
 def _binary_correct(z, y) -> int:
     # A sample counts only if every one of its outputs is on the right side of 0.5.
-    hits = (z > 0) == (y > 0.5)
+    hits = _positive(z) == (y > 0.5)
     return int(np.count_nonzero(hits if hits.shape[1] == 1 else hits.all(axis=1)))
+
+
+def _positive(z):
+    """The sigmoid head's decision: sigmoid(z) > 0.5 exactly when z > 0."""
+    return z > 0
 
 
 def _no_correct(z, y) -> int:
@@ -208,11 +204,7 @@ def _binary_cross_entropy(z, y, grad: bool, owned: bool):
     # softplus(z) = max(z, 0) + log1p(exp(-|z|)) gives both pieces without overflow:
     # the loss is softplus(z) - z y, and sigmoid(z) = exp(z - softplus(z)) with z - softplus <= 0.
     correct = _binary_correct(z, y)
-    sp = np.abs(z)
-    np.negative(sp, out=sp)
-    np.exp(sp, out=sp)
-    np.log1p(sp, out=sp)
-    sp += np.maximum(z, 0)
+    sp = softplus(z)
     # softplus(z) - z y element by element: for large logits both terms are huge and their
     # sums overflow, while each difference is small.
     terms = np.multiply(z, y)
@@ -239,6 +231,15 @@ def _mean_squared_error(z, y, grad: bool, owned: bool):
 # --- public losses: check, then call the kernel ---
 
 
+def _public(kernel, z, y, which: int, what: str):
+    """The kernel's value (``which`` 0) or gradient (1) on checked logits and targets; an
+    overflow (finite but huge inputs) is a FloatingPointError, never a silent inf."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = kernel(z, y, bool(which), False)[which]
+    checks.overflow(out, what, z.dtype)
+    return out
+
+
 def softmax_cross_entropy(logits, labels) -> float:
     """Mean softmax cross-entropy of ``logits`` against integer labels or one-hot rows.
 
@@ -262,7 +263,7 @@ def softmax_cross_entropy(logits, labels) -> float:
         softmax_cross_entropy_grad
     """
     z = _logits(logits)
-    return _softmax_cross_entropy(z, class_targets(z, labels), False, False)[0]
+    return _public(_softmax_cross_entropy, z, class_targets(z, labels), 0, "softmax_cross_entropy")
 
 
 def softmax_cross_entropy_grad(logits, labels) -> np.ndarray:
@@ -279,7 +280,7 @@ def softmax_cross_entropy_grad(logits, labels) -> np.ndarray:
     array([[ 0.5, -0.5]])
     """
     z = _logits(logits)
-    return _softmax_cross_entropy(z, class_targets(z, labels), True, False)[1]
+    return _public(_softmax_cross_entropy, z, class_targets(z, labels), 1, "softmax_cross_entropy_grad")
 
 
 def binary_cross_entropy(logits, targets) -> float:
@@ -304,7 +305,7 @@ def binary_cross_entropy(logits, targets) -> float:
         binary_cross_entropy_grad
     """
     z = _logits(logits)
-    return _binary_cross_entropy(z, binary_targets(z, targets), False, False)[0]
+    return _public(_binary_cross_entropy, z, binary_targets(z, targets), 0, "binary_cross_entropy")
 
 
 def binary_cross_entropy_grad(logits, targets) -> np.ndarray:
@@ -322,7 +323,7 @@ def binary_cross_entropy_grad(logits, targets) -> np.ndarray:
            [ 0.25]])
     """
     z = _logits(logits)
-    return _binary_cross_entropy(z, binary_targets(z, targets), True, False)[1]
+    return _public(_binary_cross_entropy, z, binary_targets(z, targets), 1, "binary_cross_entropy_grad")
 
 
 def mean_squared_error(predictions, targets) -> float:
@@ -348,7 +349,7 @@ def mean_squared_error(predictions, targets) -> float:
         mean_squared_error_grad
     """
     z = _logits(predictions, "predictions")
-    return _mean_squared_error(z, regression_targets(z, targets), False, False)[0]
+    return _public(_mean_squared_error, z, regression_targets(z, targets), 0, "mean_squared_error")
 
 
 def mean_squared_error_grad(predictions, targets) -> np.ndarray:
@@ -366,7 +367,7 @@ def mean_squared_error_grad(predictions, targets) -> np.ndarray:
            [2.]])
     """
     z = _logits(predictions, "predictions")
-    return _mean_squared_error(z, regression_targets(z, targets), True, False)[1]
+    return _public(_mean_squared_error, z, regression_targets(z, targets), 1, "mean_squared_error_grad")
 
 
 # --- output heads: the output non-linearity paired with its matching loss ---
@@ -377,8 +378,8 @@ def _argmax(z):
 
 
 def _threshold(z):
-    # sigmoid(z) > 0.5 exactly when z > 0; a single output gives (n,) labels.
-    out = (z > 0).astype(np.int64)
+    # A single output gives (n,) labels.
+    out = _positive(z).astype(np.int64)
     return out[:, 0] if out.shape[1] == 1 else out
 
 

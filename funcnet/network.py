@@ -122,6 +122,10 @@ class Net:
         object.__setattr__(self, "_params_like", _shaped(self.shapes()))
         object.__setattr__(self, "_stats_like", _shaped(self.stats_shapes()))
 
+    def __reduce__(self):
+        # Rebuilt from its fields: the run plan and the shape stand-ins are derived data.
+        return (type(self), tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+
     @classmethod
     def from_layers(cls, n_in: int, layers, *, output: str = "softmax", dtype: str = "float32") -> "Net":
         """A net of your own layers (see :mod:`funcnet.layers`), input width ``n_in``.
@@ -287,7 +291,7 @@ def _variances(stats):
 
 def check_X(net: Net, X, name: str = "X") -> np.ndarray:
     """Inputs for ``net``, as ``net.dtype``."""
-    return checks.samples(X, name, features=net.sizes[0], dtype=net.dtype)
+    return checks.matrix(X, name, columns=net.sizes[0], dtype=net.dtype)
 
 
 # --- the engine: unchecked, allocates everything it writes to, never touches its arguments ---
@@ -318,7 +322,7 @@ def _forward(net: Net, params, X, *, train: bool, key=None, stats=(), stop: int 
 
 
 def _backward(net: Net, params, caches, delta):
-    """Backprop ``delta = dL/d(output)`` (owned by the caller, overwritten here) to every param."""
+    """Backprop ``delta = dL/d(output)`` to every param (nothing passed in is written to)."""
     grads = [{} for _ in params]
     plan = net._plan
     for i in range(len(plan) - 1, -1, -1):
@@ -418,6 +422,10 @@ def forward(net: Net, params, X, *, stats=None, layer: int | None = None) -> np.
     Returns:
         (n, sizes[-1]) logits before the output non-linearity, or (n, sizes[layer + 1]).
 
+    Raises:
+        FloatingPointError: the outputs overflowed ``net.dtype`` (finite but huge weights or
+            inputs); never NaN or inf.
+
     >>> from funcnet.random import key
     >>> net = Net((2, 4, 3))
     >>> forward(net, init(key(0), net), np.ones((5, 2), np.float32)).dtype
@@ -434,19 +442,13 @@ def forward(net: Net, params, X, *, stats=None, layer: int | None = None) -> np.
     stats = check_stats(net, stats)
     stop = None if layer is None else _group_end(net, _layer_index(net, layer))
     with np.errstate(over="ignore", invalid="ignore"):
-        out = _forward(net, params, X, train=False, stats=stats, stop=stop)[0]
-    return _finite_output(out, net)
-
-
-def _finite_output(z, net):
+        out, _, owned = _forward(net, params, X, train=False, stats=stats, stop=stop)
     # Finite params and inputs give a non-finite output only by overflow: say so rather than
     # hand back NaN or inf.
-    if not checks.all_finite(z):
-        raise FloatingPointError(
-            f"forward: the outputs overflowed in {net.dtype} ({checks.describe_non_finite(z)}): "
-            f"the weights or inputs are too large for it"
-        )
-    return z
+    checks.overflow(out, "forward", net.dtype)
+    # An output the engine does not own may be the caller's X itself (a net of one's own
+    # layers can pass its input through): hand back a copy, never an alias.
+    return out if owned else out.copy()
 
 
 def forward_train(net: Net, params, X, *, key=None):
@@ -501,13 +503,10 @@ def backward(net: Net, params, caches, dlogits):
     if not isinstance(caches, tuple) or len(caches) != len(net._plan):
         raise TypeError(f"caches: expected the tuple of {len(net._plan)} caches from forward_train, "
                         f"got {checks.show(caches)}")
-    n = next((c.shape[0] for c in caches if isinstance(c, np.ndarray)), None)
-    shape = (n, net.sizes[-1])
-    delta = np.asarray(dlogits)
-    if delta.dtype.kind not in "biuf" or delta.shape != shape:
-        raise ValueError(f"dlogits: expected a numeric array of shape {shape}, got {checks.show(delta)}")
-    # A copy in the net's dtype: backprop overwrites it.
-    delta = checks.finite(np.array(delta, dtype=net.dtype), "dlogits")
+    delta = checks.matrix(dlogits, "dlogits", columns=net.sizes[-1], dtype=net.dtype)
+    rows = {len(c) for c in caches if isinstance(c, np.ndarray)}
+    if rows and rows != {len(delta)}:
+        raise ValueError(f"dlogits: expected {rows.pop()} rows (the batch of the caches), got shape {delta.shape}")
     return _backward(net, params, caches, delta)
 
 

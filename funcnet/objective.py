@@ -40,7 +40,8 @@ from .network import (
     check_stats,
     check_X,
 )
-from .tree import _map, global_norm, sum_squares, tree_leaves, tree_map, tree_paths
+from ._ops import add_scaled
+from .tree import _map, global_norm, is_weight, sum_squares, tree_leaves, tree_map, tree_paths
 
 __all__ = ["loss", "grad", "value_and_grad", "evaluate", "gradcheck", "gradcheck_tree"]
 
@@ -57,7 +58,7 @@ class Gradients(NamedTuple):
 def _l2_penalty(params, l2: float) -> float:
     if not l2:
         return 0.0
-    weights = [a for a in tree_leaves(params) if a.ndim >= 2]
+    weights = [a for a in tree_leaves(params) if is_weight(a)]
     squares = sum_squares(weights)[0]  # float32 weights: BLAS sums in float32
     if not math.isfinite(squares):  # weights above ~1.8e19 overflowed it: take it in float64
         norm = global_norm(weights)
@@ -69,8 +70,8 @@ def _add_l2(grads, params, l2: float):
     """``grads + l2 * W`` for the weight matrices, in place on grads (fresh from backprop)."""
     for g, p in zip(grads, params):
         for k, w in p.items():
-            if w.ndim >= 2:
-                g[k] += l2 * w
+            if is_weight(w):
+                add_scaled(g[k], w, l2, out=g[k])
     return grads
 
 
@@ -95,11 +96,7 @@ def _evaluate(net: Net, params, X, y, stats) -> tuple[float, int]:
 def _finite(value: float, net, what: str = "loss") -> float:
     # Finite params and X (both checked) give a non-finite loss only by overflow: say so here
     # rather than hand back a NaN or inf, or leave numpy's warning from deep inside.
-    if not math.isfinite(value):
-        raise FloatingPointError(
-            f"{what}: came out {value}: it overflowed in {net.dtype} "
-            f"(weights, inputs or targets too large for it)"
-        )
+    checks.overflow(value, what, net.dtype)
     return value
 
 

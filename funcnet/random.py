@@ -15,11 +15,10 @@ False
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from . import checks
+from ._key import Key
 
 __all__ = [
     "Key",
@@ -32,12 +31,6 @@ __all__ = [
     "permutation",
     "bernoulli",
 ]
-
-
-class Key(NamedTuple):
-    """An immutable random key: four 32-bit words of entropy."""
-
-    words: tuple[int, ...]
 
 
 def key(seed: int) -> Key:

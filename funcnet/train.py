@@ -39,7 +39,7 @@ from .losses import HEADS
 from .network import Net, _update_stats, check_net, check_params, check_stats, check_X, init_stats
 from .objective import _evaluate, _targets, _value_and_grad
 from .optim import Transform, sgd
-from .optim.base import _apply_updates, check_grads, check_optimizer
+from .optim.base import _apply_updates, check_optimizer, foreign_update
 from .tree import sum_squares, tree_leaves
 
 __all__ = ["TrainState", "Batch", "StepMetrics", "FitResult", "make_train_step", "train_step", "fit"]
@@ -125,13 +125,7 @@ def _update_fn(optimizer) -> Callable:
     optimizer is called through its ``update`` and what it returns is checked."""
     if isinstance(optimizer, Transform):
         return optimizer._apply
-
-    def foreign(grads, state, params):
-        updates, new_state = optimizer.update(grads, state, params)
-        check_grads(updates, params, "params", "the optimizer's updates")
-        return updates, new_state
-
-    return foreign
+    return lambda grads, state, params: foreign_update(optimizer, grads, state, params, "the optimizer")
 
 
 def _update_stage(optimizer):
@@ -176,6 +170,10 @@ def make_train_step(net: Net, optimizer, *, l2: float = 0.0, grad_norms: bool = 
     >>> m.count, len(m.grad_norms)
     (4, 2)
     """
+    check_net(net)
+    check_optimizer(optimizer)
+    l2 = checks.real(l2, "l2", low=0)
+    grad_norms = checks.boolean(grad_norms, "grad_norms")
     return toolz.compose_left(_gradient_stage(net, l2, grad_norms), _update_stage(optimizer), _apply_stage(net))
 
 
@@ -206,6 +204,8 @@ def train_step(net: Net, optimizer, state: TrainState, batch, *, l2: float = 0.0
     checks.instance(state, "state", TrainState, "a funcnet.TrainState")
     check_params(net, state.params, "state.params")
     stats = check_stats(net, state.stats, "state.stats")
+    if isinstance(optimizer, Transform):  # a user's own optimizer checks its state itself
+        _check_opt_state(optimizer, state.opt_state, state.params)
     if not isinstance(batch, tuple) or len(batch) != 3:
         raise TypeError(f"batch: expected a tuple (X, y, key), got {checks.show(batch)}")
     X = check_X(net, batch[0], "batch[0]")
@@ -215,6 +215,15 @@ def train_step(net: Net, optimizer, state: TrainState, batch, *, l2: float = 0.0
     step = make_train_step(net, optimizer, l2=l2)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return step(state._replace(stats=stats), Batch(X, y, key))
+
+
+def _check_opt_state(optimizer, opt_state, params) -> None:
+    # The grads of a step have the params' structure and shapes, so the params stand in for
+    # them: the state is checked as its update would check it.
+    try:
+        optimizer.check(params, opt_state, params)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"state.opt_state: {e}") from None
 
 
 # --- epochs and fit ---
@@ -413,7 +422,8 @@ def fit(
                 else:
                     waited += 1
                     stop = waited >= patience
-        if callback is not None and callback(dict(record)) is True:
+        if callback is not None and callback({k: list(v) if isinstance(v, list) else v
+                                              for k, v in record.items()}) is True:
             stop = True
         return _Run(state, (record, run.records), best, waited, stop)
 
@@ -434,8 +444,16 @@ def fit(
 
 def _start_then(params, optimizer, stats, epochs):
     """The initial run, then the epochs: a generator, so nothing keeps the run once used."""
-    yield _Run(TrainState(params, optimizer.init(params), stats), (), None, 0, False)
+    # No local name holds the initial state: this frame lives as long as the run.
+    yield _Run(TrainState(params, _initial_state(optimizer, params), stats), (), None, 0, False)
     yield from epochs
+
+
+def _initial_state(optimizer, params):
+    opt_state = optimizer.init(params)
+    if isinstance(optimizer, Transform):  # once: e.g. what a weight-decay mask function returns
+        _check_opt_state(optimizer, opt_state, params)
+    return opt_state
 
 
 def _unroll(cons) -> list:

@@ -32,6 +32,8 @@ __all__ = [
     "global_norm",
     "sum_squares",
     "weights_mask",
+    "is_weight",
+    "rescaled",
 ]
 
 
@@ -259,11 +261,28 @@ def sum_squares(leaves, wide: bool = False) -> tuple[float, bool]:
     return total, plain
 
 
+def rescaled(leaves) -> tuple[int, list] | None:
+    """Leaves divided by a power of two, ``2**e``, that puts every magnitude below 1, and ``e``.
+
+    Dividing by a power of two is exact, and the squares of numbers below 1 cannot overflow:
+    how a norm is taken when the plain sum of squares would overflow. Elements 2**-126 times
+    smaller than the largest may underflow, which changes a norm by less than rounding does.
+    ``None`` when a leaf holds NaN or inf.
+    """
+    tops = [np.max(np.abs(a)) for a in leaves if a.size]
+    if not all(np.isfinite(t) for t in tops):
+        return None
+    e = max((int(np.frexp(t)[1]) for t in tops), default=0)
+    with np.errstate(under="ignore"):
+        return e, [np.ldexp(a, -e) for a in leaves]
+
+
 def global_norm(tree) -> float:
     """The Euclidean norm of all leaves taken together, as a Python float.
 
     Summed in float64 whatever the leaves' dtype (:func:`sum_squares` with ``wide``), and
-    rescaled when the squares overflow, so any tree of finite leaves has a finite norm.
+    taken from :func:`rescaled` leaves when the squares overflow, so any tree of finite leaves
+    has a finite norm.
 
     >>> global_norm(({"W": np.array([3.0]), "b": np.array([4.0])},))
     5.0
@@ -273,20 +292,23 @@ def global_norm(tree) -> float:
     leaves = [np.asarray(a) for a in tree_leaves(tree)]
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         total, _ = sum_squares(leaves, wide=True)
-        if total == math.inf:
-            # Squares above the float range overflowed: divide by the largest magnitude first.
-            scale = max(float(np.max(np.abs(a))) for a in leaves if a.size)
-            if math.isfinite(scale):
-                return scale * math.sqrt(sum_squares([a / scale for a in leaves], wide=True)[0])
+        if total == math.inf and (scaled := rescaled(leaves)) is not None:
+            e, small = scaled
+            return math.ldexp(math.sqrt(sum_squares(small, wide=True)[0]), e)
     return math.sqrt(total)
 
 
+def is_weight(a) -> bool:
+    """Whether a leaf is a weight matrix (two or more dimensions), as opposed to a bias, a
+    batch-norm scale or another vector: what the L2 penalty and weight decay act on unless
+    told otherwise."""
+    return np.ndim(a) >= 2
+
+
 def weights_mask(tree):
-    """``True`` for the weight matrices of a tree (leaves of two or more dimensions), ``False``
-    for biases, batch-norm scales and other vectors: what the L2 penalty and weight decay act
-    on unless told otherwise.
+    """:func:`is_weight` of every leaf: ``True`` for the weight matrices of a tree.
 
     >>> weights_mask(({"W": np.zeros((2, 3)), "b": np.zeros(3)},))
     ({'W': True, 'b': False},)
     """
-    return _map(lambda a: np.ndim(a) >= 2, tree, ())
+    return _map(is_weight, tree, ())

@@ -251,8 +251,8 @@ def test_bad_architectures_are_named(kwargs, sizes_err):
 @pytest.mark.parametrize(
     "mutate, match",
     [
-        (lambda X, y: (X[:, :2], y), r"X: expected 3 features"),
-        (lambda X, y: (X[:0], y[:0]), r"X: expected at least one sample"),
+        (lambda X, y: (X[:, :2], y), r"X: expected 3 columns, got shape \(5, 2\)"),
+        (lambda X, y: (X[:0], y[:0]), r"X: expected at least one row"),
         (lambda X, y: (X[0], y), r"X: expected a 2-D array"),
         (lambda X, y: (np.where(X > 0, np.nan, X), y), r"X: expected finite"),
         (lambda X, y: (np.full_like(X, np.inf), y), r"X: expected finite"),
@@ -351,7 +351,7 @@ def test_an_overflowing_forward_pass_is_an_error_not_a_nan(dtype):
     before = _copy((huge, X, y))
     for call in (lambda: fn.loss(net, huge, X, y), lambda: fn.value_and_grad(net, huge, X, y),
                  lambda: fn.grad(net, huge, X, y), lambda: fn.evaluate(net, huge, X, y)):
-        with pytest.raises(FloatingPointError, match=rf"loss: came out .*: it overflowed in {dtype}"):
+        with pytest.raises(FloatingPointError, match=rf"^loss: overflowed in {dtype} \(came out (nan|inf)\)"):
             call()
     assert _same(before, (huge, X, y))
 

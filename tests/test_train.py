@@ -366,7 +366,7 @@ def test_fit_accepts_a_users_own_optimizer_pair():
     for a, b in zip(fn.tree_leaves(r.params), fn.tree_leaves(s.params)):
         np.testing.assert_allclose(a, b, rtol=1e-15)
     broken = fn.optim.Optimizer(init, lambda g, c, p: (g[:1], c + 1))
-    with pytest.raises(TypeError, match=r"^the optimizer's updates: expected the structure of params, .*, got \(\{'W': \*, 'b': \*\},\)$"):
+    with pytest.raises(TypeError, match=r"^the optimizer's updates: expected the structure of the grads, .*, got \(\{'W': \*, 'b': \*\},\)$"):
         fn.fit(net, params, X, y, key=fn.random.key(1), optimizer=broken)
 
 

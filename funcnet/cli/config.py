@@ -130,6 +130,7 @@ def _check(cfg: dict) -> None:
     for h in hidden:
         checks.integer(h, "hidden", low=1)
     checks.choice(cfg["optimizer"], "optimizer", OPTIMIZERS)
+    cfg["seed"] = checks.integer(cfg["seed"], "seed", low=0)  # the command line makes the keys
     cfg["val_fraction"] = checks.real(cfg["val_fraction"], "val_fraction", low=0, high=1, high_open=True)
     if cfg["patience"] is not None and cfg["val_fraction"] == 0:
         raise ValueError("patience: early stopping needs validation data; set --val-fraction > 0")

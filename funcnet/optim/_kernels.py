@@ -13,10 +13,8 @@ import numpy as np
 
 
 def trace(g, v, mu, nesterov, scale):
-    """New velocity ``mu*v + g`` and the update ``scale * (v or g + mu*v)``.
-
-    With ``scale`` None and no Nesterov term, the update is the new velocity itself.
-    """
+    """New velocity ``mu*v + g`` and the update ``scale * (v or g + mu*v)`` (a copy of the new
+    velocity when unscaled: updates and state never share an array)."""
     nv = np.multiply(v, mu, dtype=v.dtype)
     nv += g
     if nesterov:
@@ -25,7 +23,7 @@ def trace(g, v, mu, nesterov, scale):
         if scale is not None:
             u *= scale
     else:
-        u = nv if scale is None else np.multiply(nv, scale)
+        u = nv.copy() if scale is None else np.multiply(nv, scale)
     return u, nv
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np  # noqa: F401  (the doctests use it)
 
 from .. import checks
-from .base import Chain, CountState, _apply_updates, chain, check_lr
+from .base import Chain, CountState, _apply_updates, _check_params, chain, check_lr
 from .transforms import (
     ScaleByLearningRate,
     add_decayed_weights,
@@ -187,6 +187,6 @@ def sgd_step(lr: float, params, grads):
     lr = check_lr(lr)
     if callable(lr):
         raise TypeError("lr: sgd_step takes a number; use sgd(schedule) for a schedule")
-    opt = sgd(lr)
-    updates, _ = opt.update(grads, CountState(0), params)
+    _check_params(params, "sgd_step")
+    updates, _ = sgd(lr).update(grads, CountState(0), params)
     return _apply_updates(params, updates)

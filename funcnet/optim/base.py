@@ -13,7 +13,6 @@ leaf for its update.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Callable, ClassVar, NamedTuple
 
 import numpy as np
@@ -88,20 +87,27 @@ class Transform:
     """
 
     State: ClassVar[type] = CountState
-    needs_params: ClassVar[bool] = False
+    needs_params: ClassVar[bool] = False  # update reads the params
+    init_needs_params: ClassVar[bool] = False  # init shapes its state like the params
     fuses: ClassVar[str] = ""
 
     def init(self, params):
         """The state before the first update."""
-        if self.needs_params or params is not None:
+        if self.needs_params or self.init_needs_params or params is not None:
             _check_params(params, type(self).__name__)
         return self._init(params)
 
     def update(self, grads, state, params=None):
         """``(updates, new_state)`` for ``grads``; no argument is changed.
 
-        Checks the arguments, then runs ``_apply``: what :func:`funcnet.fit` runs.
+        Checks the arguments (:meth:`check`), then runs ``_apply``: what :func:`funcnet.fit`
+        runs.
         """
+        self.check(grads, state, params)
+        return self._apply(grads, state, params)
+
+    def check(self, grads, state, params=None) -> None:
+        """Raise a TypeError or ValueError naming what is wrong with ``update``'s arguments."""
         who = type(self).__name__
         if params is None:
             if self.needs_params:
@@ -112,12 +118,11 @@ class Transform:
         else:
             _check_params(params, who)
             check_grads(grads, params, "params")
-        self._check_state(state, grads)
-        return self._apply(grads, state, params)
+        self._check_state(state, grads, params)
 
-    def _check_state(self, state, grads) -> None:
+    def _check_state(self, state, grads, params) -> None:
         """``state`` must be this transform's state for ``grads``; subclasses holding trees
-        of arrays check those too."""
+        of arrays (or reading the params) check those too."""
         checks.instance(state, "state", self.State,
                         f"a {self.State.__name__} (from this optimizer's init)")
         checks.integer(state.count, "state.count", low=0)
@@ -132,15 +137,7 @@ class Transform:
 def _check_params(params, who: str, name: str = "params", finite: bool = True) -> None:
     if params is None:
         raise ValueError(f"{name}: {who} needs the params in init and update, got None")
-    for i, a in enumerate(tree_leaves(params)):
-        if type(a) is np.ndarray and a.dtype.kind == "f" and a.ndim and (not finite or checks.all_finite(a)):
-            continue
-        path = tree_paths(params)[i][0]
-        if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.ndim == 0:
-            raise TypeError(
-                f"{name}{path}: expected a float array of at least one dimension, got {checks.show(a)}"
-            )
-        checks.finite(a, name + path)
+    checks.float_arrays(params, name, finite_values=finite)
 
 
 def _each(fn: Callable, grads):
@@ -161,14 +158,18 @@ def check_lr(lr, name: str = "lr"):
 
 def rate_at(lr, count: int, name: str = "lr") -> float:
     """The rate at step ``count``: a number, or the schedule's value, checked to be finite and >= 0."""
-    if not callable(lr):
-        return lr
-    rate = lr(count)
-    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(rate) or rate < 0:
-        raise ValueError(f"{name}: expected the schedule to return a finite rate >= 0, got "
-                         f"{checks.show(rate)} at step {count}")
-    return float(rate)
+    return scheduled(lr(count), name, count, low=0) if callable(lr) else lr
+
+
+def scheduled(value, name: str, count: int, low: float | None = None) -> float:
+    """A schedule's value at step ``count``: a finite number (``>= low``), else an error naming
+    the schedule's argument and the step."""
+    try:
+        return checks.real(value, name, low=low)
+    except (TypeError, ValueError) as e:
+        want = "a finite rate >= 0" if low == 0 else "a finite number"
+        raise type(e)(f"{name}: expected the schedule to return {want}, got {checks.show(value)} "
+                      f"at step {count}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,16 +212,17 @@ class Chain(Transform):
     def _init(self, params):
         return ChainState(0, tuple(t.init(params) for t in self.transforms))
 
-    def _check_state(self, state, grads) -> None:
-        super()._check_state(state, grads)
-        if not isinstance(state.states, tuple) or len(state.states) != len(self.transforms):
-            raise ValueError(f"state: expected the states of {len(self.transforms)} transforms, "
-                             f"got {checks.show(state.states)}")
+    def _check_state(self, state, grads, params) -> None:
+        super()._check_state(state, grads, params)
+        checks.instance(state.states, "state.states", tuple, "a tuple of the transforms' states")
+        if len(state.states) != len(self.transforms):
+            raise ValueError(f"state.states: expected the states of {len(self.transforms)} transforms, "
+                             f"got {len(state.states)}")
         # Every transform keeps the structure and shapes of the grads, so each inner state is
         # checked against them; a user's own optimizer checks its state in its own update.
         for t, s in zip(self.transforms, state.states):
             if isinstance(t, Transform):
-                t._check_state(s, grads)
+                t._check_state(s, grads, params)
 
     def _apply(self, grads, state, params, factor=None):
         transforms, states = self.transforms, list(state.states)
@@ -245,7 +247,7 @@ class Chain(Transform):
             if isinstance(t, Transform):
                 grads, states[i] = t._apply(grads, states[i], params, factor if last else None)
             else:  # a user's own rule: its result is checked before anything uses it
-                grads, states[i] = _foreign_update(t, grads, states[i], params, i)
+                grads, states[i] = foreign_update(t, grads, states[i], params, f"transforms[{i}]")
                 if last:
                     grads = _each(lambda g: np.multiply(g, factor), grads)
             i += 1
@@ -266,10 +268,13 @@ def _fold_plan(transforms) -> tuple[int, int] | None:
     return i, tail
 
 
-def _foreign_update(optimizer, grads, state, params, i):
-    updates, new_state = optimizer.update(grads, state, params)
-    check_grads(updates, grads, "grads", f"transforms[{i}]'s updates")
-    return updates, new_state
+def foreign_update(optimizer, grads, state, params, name: str):
+    """A user's own optimizer's update, and a check of what it returns before anything uses it."""
+    out = optimizer.update(grads, state, params)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"{name}: expected update to return (updates, new_state), got {checks.show(out)}")
+    check_grads(out[0], grads, "the grads", f"{name}'s updates")
+    return out
 
 
 def chain(*transforms) -> Chain:
@@ -322,7 +327,11 @@ def apply_updates(params, updates):
     """
     _check_params(params, "apply_updates")
     checks.arrays_like(updates, params, "updates", "params")
-    return _apply_updates(params, updates)
+    with np.errstate(over="ignore", invalid="ignore"):
+        new = _apply_updates(params, updates)
+    for path, a in tree_paths(new):
+        checks.overflow(a, f"apply_updates: params{path} + updates{path}", a.dtype)
+    return new
 
 
 def step(optimizer, grads, state, params):

@@ -16,9 +16,10 @@ from typing import Any, Callable, ClassVar, NamedTuple
 import numpy as np
 
 from .. import checks
-from ..tree import _map, sum_squares, tree_check_same, tree_leaves, tree_paths, tree_unflatten, weights_mask
+from .._ops import add_scaled
+from ..tree import _map, rescaled, sum_squares, tree_check_same, tree_leaves, tree_paths, tree_unflatten, weights_mask
 from . import _kernels as K
-from .base import CountState, Transform, _Scalar, _check_params, _each, check_lr, rate_at
+from .base import CountState, Transform, _Scalar, _each, check_lr, rate_at, scheduled
 
 __all__ = [
     "TraceState",
@@ -89,11 +90,7 @@ class ScaleBySchedule(_Scalar):
     schedule: Callable
 
     def factor(self, count):
-        f = self.schedule(count)
-        if isinstance(f, (bool, np.bool_)) or not isinstance(f, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(f):
-            raise ValueError(f"schedule: expected a finite number, got {checks.show(f)} at step {count}")
-        return f
+        return scheduled(self.schedule(count), "schedule", count)
 
 
 def scale(factor: float) -> Scale:
@@ -175,24 +172,20 @@ def _clip_rescaled(leaves, max_norm):
 
     Those whose squares overflow (float32 elements above about 1.8e19), whose clip factor
     would be subnormal, that hold NaN or inf, or that have leaves of other dtypes (float16's
-    smallest normal number, 6e-5, is larger than many clip factors). Non-finite grads are
-    passed on unchanged.
+    smallest normal number, 6e-5, is larger than many clip factors). The norm is taken from the
+    leaves divided by a power of two (:func:`funcnet.tree.rescaled`), which are then scaled by
+    the clip factor; non-finite grads are passed on unchanged.
     """
-    tops = [np.max(np.abs(g)) for g in leaves if g.size]
-    if not all(np.isfinite(t) for t in tops):
+    scaled = rescaled(leaves)
+    if scaled is None:
         return leaves
-    # Scaling by a power of two is exact, and with every magnitude below 1 the squares
-    # cannot overflow. Elements 2**-126 times smaller than the largest may underflow, which
-    # changes the norm by less than rounding does.
-    e = max(int(np.frexp(t)[1]) for t in tops)
-    with np.errstate(under="ignore"):
-        scaled = [np.ldexp(g, -e) for g in leaves]
-    r = math.sqrt(sum_squares(scaled)[0])  # the norm divided by 2**e
+    e, small = scaled
+    r = math.sqrt(sum_squares(small)[0])  # the norm divided by 2**e
     if not r > math.ldexp(max_norm, -e):
         return leaves
     factor = max_norm / r
     out = []
-    for s in scaled:
+    for s in small:
         wide = np.promote_types(s.dtype, np.float64)
         if wide == s.dtype:
             out.append(np.multiply(s, factor))
@@ -273,8 +266,14 @@ class AddDecayedWeights(Transform):
     def _masked(self, params):
         if self.mask is None:
             return weights_mask(params)
-        mask = self.mask(params) if callable(self.mask) else self.mask
-        return mask
+        return self.mask(params) if callable(self.mask) else self.mask
+
+    def _check_state(self, state, grads, params):
+        super()._check_state(state, grads, params)
+        mask = self._masked(params)
+        tree_check_same(params, mask, names=("params", "mask" + ("(params)" if callable(self.mask) else "")))
+        for path, on in tree_paths(mask):
+            checks.boolean(on, f"mask{path}")
 
     def _apply(self, grads, state, params, factor=None):
         wd = self.weight_decay
@@ -282,11 +281,7 @@ class AddDecayedWeights(Transform):
             return self._apply_scaled(_each(lambda g: np.multiply(g, factor), grads), state, params, factor)
 
         def one(g, p, on):
-            if not (on and wd):
-                return g
-            u = np.multiply(p, wd, dtype=g.dtype)
-            u += g
-            return u
+            return add_scaled(g, p, wd) if on and wd else g
 
         return _map(one, grads, (params, self._masked(params))), CountState(state.count + 1)
 
@@ -296,19 +291,9 @@ class AddDecayedWeights(Transform):
         f = factor * self.weight_decay
 
         def one(u, p, on):
-            if on and f:
-                u += np.multiply(p, f, dtype=u.dtype)
-            return u
+            return add_scaled(u, p, f, out=u) if on and f else u
 
         return _map(one, updates, (params, self._masked(params))), CountState(state.count + 1)
-
-    def update(self, grads, state, params=None):
-        out = super().update(grads, state, params)
-        mask = self._masked(params)
-        tree_check_same(params, mask, names=("params", "mask"))
-        for path, on in tree_paths(mask):
-            checks.boolean(on, f"mask{path}")
-        return out
 
 
 def add_decayed_weights(weight_decay: float, mask=None) -> AddDecayedWeights:
@@ -356,16 +341,13 @@ class _Moments(Transform):
 
     moments: ClassVar[tuple] = ()
     fuses: ClassVar[str] = "head"
-
-    def init(self, params):
-        _check_params(params, type(self).__name__)
-        return self._init(params)
+    init_needs_params: ClassVar[bool] = True
 
     def _init(self, params):
         return self.State(0, *[_map(np.zeros_like, params, ()) for _ in self.moments])
 
-    def _check_state(self, state, grads):
-        super()._check_state(state, grads)
+    def _check_state(self, state, grads, params):
+        super()._check_state(state, grads, params)
         for name in self.moments:
             checks.arrays_like(getattr(state, name), grads, f"state.{name}", "grads", check_finite=True)
 
@@ -433,8 +415,8 @@ class ScaleByRms(_Moments):
     State: ClassVar[type] = RMSState
     moments: ClassVar[tuple] = ("nu",)
 
-    def _check_state(self, state, grads):
-        super()._check_state(state, grads)
+    def _check_state(self, state, grads, params):
+        super()._check_state(state, grads, params)
         _nonnegative(state.nu, "state.nu")
 
     def _decays(self):
@@ -479,8 +461,8 @@ class ScaleByAdam(_Moments):
     State: ClassVar[type] = AdamState
     moments: ClassVar[tuple] = ("mu", "nu")
 
-    def _check_state(self, state, grads):
-        super()._check_state(state, grads)
+    def _check_state(self, state, grads, params):
+        super()._check_state(state, grads, params)
         _nonnegative(state.nu, "state.nu")
 
     def _decays(self):

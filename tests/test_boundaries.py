@@ -1,0 +1,168 @@
+"""One regression test per root cause of an escape at the public boundary, named by what it guards.
+
+Each of these once let a bad argument through to a raw exception, a silent NaN or inf, or a
+change to the caller's data (found by review and by tests/test_fuzz.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+
+import numpy as np
+import pytest
+
+import funcnet as fn
+from funcnet import optim
+from funcnet.cli.config import UsageError, resolve_config
+
+
+def _small():
+    net = fn.Net((2, 3, 2), dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    X = np.random.default_rng(0).normal(size=(4, 2))
+    return net, params, X, np.array([0, 1, 1, 0])
+
+
+def test_train_step_checks_the_optimizer_state_like_update_does():
+    net, params, X, y = _small()
+    opt = optim.adam(0.1)
+    other = opt.init(fn.init(fn.random.key(0), fn.Net((1, 3, 2), dtype="float64")))
+    with pytest.raises(ValueError, match=r"^state.opt_state: state.mu\[0\]\['W'\]: expected shape \(2, 3\), got \(1, 3\)"):
+        fn.train_step(net, opt, fn.TrainState(params, other, fn.init_stats(net)), (X, y, None))
+    with pytest.raises(TypeError, match=r"^state.opt_state: state.states\[0\]|^state.opt_state: state: expected a ChainState"):
+        fn.train_step(net, opt, fn.TrainState(params, optim.sgd(0.1).init(params), fn.init_stats(net)), (X, y, None))
+    state = opt.init(params)
+    nan_mu = tuple({k: np.full_like(v, np.nan) for k, v in layer.items()} for layer in state.states[0].mu)
+    bad = state._replace(states=(state.states[0]._replace(mu=nan_mu), state.states[1]))
+    with pytest.raises(ValueError, match=r"state.mu\[0\]\['W'\]: expected finite values"):
+        fn.train_step(net, opt, fn.TrainState(params, bad, fn.init_stats(net)), (X, y, None))
+
+
+def test_a_weight_decay_mask_is_checked_before_any_work_on_every_path():
+    net, params, X, y = _small()
+    g = fn.grad(net, params, X, y)
+    wrong = ({"W": True},)  # one layer dict for a two-layer net
+    for opt in (optim.add_decayed_weights(0.1, mask=wrong), optim.adamw(0.1, mask=wrong)):
+        with pytest.raises(TypeError, match=r"^mask: expected the structure of params"):
+            opt.update(g, opt.init(params), params)
+        with pytest.raises(TypeError, match=r"^state.opt_state: mask: expected the structure of params"):
+            fn.fit(net, params, X, y, key=fn.random.key(0), optimizer=opt, epochs=1)
+    ints = optim.adamw(0.1, mask=lambda p: tuple({k: 1 for k in d} for d in p))
+    with pytest.raises(TypeError, match=r"^mask\[0\]\['W'\]: expected True or False, got 1"):
+        ints.update(g, ints.init(params), params)
+
+
+def test_public_vjps_and_layer_backward_passes_leave_their_inputs_alone():
+    z = np.array([[-1.0, 2.0]])
+    for act in fn.ACTIVATIONS.values():
+        g = np.array([[5.0, 5.0]])
+        act.vjp(g, z, act.fn(z))
+        assert g.tolist() == [[5.0, 5.0]], act.name
+    for layer, cache in ((fn.layers.Dropout(0.5), np.array([[0.0, 2.0]])),
+                         (fn.layers.Act("tanh"), (None, np.tanh(z)))):
+        g = np.array([[5.0, 5.0]])
+        layer.backward({}, cache, g, True)
+        assert g.tolist() == [[5.0, 5.0]], layer
+
+
+def test_a_net_pickles_as_its_fields_not_its_shape_stand_ins():
+    net = fn.Net((784, 2048, 2048, 10), batchnorm=True)
+    data = pickle.dumps(net)
+    assert len(data) < 2000 and pickle.loads(data) == net and copy.deepcopy(net) == net
+    custom = fn.Net.from_layers(3, [fn.layers.Dense(4), fn.layers.Act("gelu"), fn.layers.Dense(2)])
+    assert pickle.loads(pickle.dumps(custom)) == custom
+
+
+def test_the_command_line_checks_the_seed_it_makes_keys_from():
+    with pytest.raises(UsageError, match=r"^seed: expected an integer >= 0, got 'abc'$"):
+        resolve_config({}, {"seed": "abc"})
+
+
+def test_make_train_step_checks_what_it_is_built_with():
+    net, _, _, _ = _small()
+    with pytest.raises(ValueError, match=r"^l2: expected a finite number >= 0, got -1.0"):
+        fn.make_train_step(net, optim.sgd(0.1), l2=-1.0)
+    with pytest.raises(TypeError, match="^grad_norms: expected True or False, got 1"):
+        fn.make_train_step(net, optim.sgd(0.1), grad_norms=1)
+    with pytest.raises(TypeError, match="^optimizer: expected an optimizer"):
+        fn.make_train_step(net, "adam")
+
+
+def test_updates_never_share_an_array_with_the_new_state():
+    p = ({"b": np.zeros(2)},)
+    g = ({"b": np.ones(2)},)
+    for opt in (optim.trace(0.9), optim.chain(optim.trace(0.9), optim.add_decayed_weights(0.1))):
+        u, s = opt.update(g, opt.init(p), p)
+        state_arrays = [a for a in fn.tree_leaves(s) if isinstance(a, np.ndarray)]
+        assert not any(np.shares_memory(a, b) for a in fn.tree_leaves(u) for b in state_arrays)
+
+
+def test_wrong_kinds_are_type_errors_and_names_are_the_arguments():
+    net, params, X, y = _small()
+    with pytest.raises(ValueError, match="^params: sgd_step needs the params"):
+        fn.sgd_step(0.1, None, params)
+    _, caches = fn.forward_train(net, params, X)
+    with pytest.raises(TypeError, match="^dlogits: expected a 2-D numeric array, got 'a'"):
+        fn.backward(net, params, caches, "a")
+    with pytest.raises(ValueError, match=r"^dlogits: expected 4 rows \(the batch of the caches\)"):
+        fn.backward(net, params, caches, np.zeros((3, 2)))
+    one = optim.Optimizer(lambda p: 0, lambda g, s, p: [g])  # forgets to return the state
+    with pytest.raises(TypeError, match=r"^transforms\[1\]: expected update to return \(updates, new_state\)"):
+        optim.chain(optim.clip_by_value(1.0), one).update(params, optim.chain(optim.clip_by_value(1.0), one).init(params), params)
+    with pytest.raises(TypeError, match=r"^the optimizer: expected update to return \(updates, new_state\)"):
+        fn.fit(net, params, X, y, key=fn.random.key(0), optimizer=one, epochs=1)
+    with pytest.raises(ValueError, match="^initializer: expected one of"):
+        fn.layers.Dense(2, initializer="auto")
+    with pytest.raises(ValueError, match=r"^rate: expected a finite number in \[0, 1\)"):
+        fn.layers.Dropout(1.0)
+    opt = optim.adam(0.1)
+    with pytest.raises(TypeError, match="^state.states: expected a tuple"):
+        opt.update(params, optim.ChainState(0, [1, 2]), params)
+
+
+def test_overflow_is_an_error_not_a_silent_inf():
+    p32 = ({"b": np.array([3e38], np.float32)},)
+    with pytest.raises(FloatingPointError, match=r"^apply_updates: params\[0\]\['b'\] \+ updates\[0\]\['b'\]: overflowed in float32"):
+        optim.apply_updates(p32, ({"b": np.array([3e38], np.float32)},))
+    with pytest.raises(FloatingPointError, match="^mean_squared_error: overflowed in float32"):
+        fn.mean_squared_error(np.array([[3e38]], np.float32), np.array([-3e38]))
+    with pytest.raises(FloatingPointError, match="^mean_squared_error_grad: overflowed in float32"):
+        fn.mean_squared_error_grad(np.array([[3e38]], np.float32), np.array([-3e38]))
+    net = fn.Net((1, 1), output="identity")
+    huge = ({"W": np.array([[3e38]], np.float32), "b": np.zeros(1, np.float32)},)
+    with pytest.raises(FloatingPointError, match="^forward: overflowed in float32"):
+        fn.predict_proba(net, huge, np.array([[10.0]], np.float32))
+
+
+def test_a_callback_cannot_edit_the_history():
+    net, params, X, y = _small()
+    r = fn.fit(net, params, X, y, key=fn.random.key(0), epochs=2,
+               callback=lambda record: record["grad_norm"].clear())
+    assert [len(norms) for norms in r.history["grad_norm"]] == [2, 2]
+
+
+def test_forward_of_a_pass_through_net_hands_back_a_copy_never_the_input():
+    net = fn.Net.from_layers(3, [fn.layers.Act("identity"), fn.layers.Dense(2)], output="identity")
+    params = fn.init(fn.random.key(0), net)
+    X = np.ones((2, 3), np.float32)
+    h = fn.forward(net, params, X, layer=0)
+    assert np.array_equal(h, X) and not np.shares_memory(h, X)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Twice(fn.layers.Layer):
+    def forward(self, params, x, ctx):
+        return 2 * x, None
+
+    def backward(self, params, cache, dy, need_dx):
+        return 2 * dy, {}
+
+
+def test_a_layer_without_params_still_trains_in_a_net():
+    L = fn.layers
+    net = fn.Net.from_layers(2, [L.Dense(3), _Twice(), L.Act("tanh"), L.Dense(2)], dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    X, y = fn.datasets.xor()
+    assert fn.gradcheck(net, params, X, y) < 1e-7
