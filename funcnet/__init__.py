@@ -43,7 +43,7 @@ from .objective import evaluate, grad, gradcheck, gradcheck_tree, loss, value_an
 from . import optim
 from .optim import apply_updates, sgd_step
 from . import schedules
-from .train import Batch, FitResult, StepMetrics, TrainState, fit, make_train_step, train_step
+from .train import Batch, Best, FitResult, FitState, StepMetrics, TrainState, fit, make_train_step, train_step
 from .lr_finder import LRFindResult, lr_find
 from .tree import tree_leaves, tree_map, tree_structure, tree_unflatten, tree_zip
 from . import datasets
@@ -54,7 +54,9 @@ __all__ = [
     "ACTIVATIONS",
     "Activation",
     "Batch",
+    "Best",
     "FitResult",
+    "FitState",
     "HEADS",
     "INITIALIZERS",
     "LRFindResult",

@@ -42,7 +42,8 @@ from .optim import Transform, sgd
 from .optim.base import _apply_updates, check_optimizer, foreign_update
 from .tree import sum_squares, tree_leaves
 
-__all__ = ["TrainState", "Batch", "StepMetrics", "FitResult", "make_train_step", "train_step", "fit"]
+__all__ = ["TrainState", "Batch", "StepMetrics", "Best", "FitState", "FitResult", "make_train_step",
+           "train_step", "fit"]
 
 
 class TrainState(NamedTuple):
@@ -70,6 +71,25 @@ class StepMetrics(NamedTuple):
     grad_norms: tuple  # per-layer Euclidean norm of the gradient (() when not tracked)
 
 
+class Best(NamedTuple):
+    """Early stopping's bookkeeping: the best epoch so far and what it left."""
+
+    value: float  # the monitored validation value (val_loss)
+    epoch: int  # 1-based
+    params: tuple
+    stats: tuple
+
+
+class FitState(NamedTuple):
+    """Everything :func:`fit` needs to go on where a run ended, bit for bit."""
+
+    train: TrainState  # params, optimizer state and running statistics after the last epoch
+    epoch: int  # epochs run
+    best: Best | None  # with early stopping
+    waited: int  # epochs since the best one
+    stopped: bool  # the run ended itself (early stopping, or a callback that said so)
+
+
 class FitResult(NamedTuple):
     """The outcome of :func:`fit`.
 
@@ -79,13 +99,16 @@ class FitResult(NamedTuple):
         stats: the batch-norm running statistics that go with ``params``.
         opt_state: the optimizer state at the end of the last epoch run.
         best_epoch: with early stopping, the epoch ``params`` come from (1-based); else None.
+        state: a :class:`FitState`: pass the result back to :func:`fit` as ``params`` to train
+            on from where this run ended.
     """
 
     params: tuple
     history: dict
     stats: tuple
     opt_state: Any
-    best_epoch: int | None = None
+    best_epoch: int | None
+    state: FitState
 
 
 # --- the stages of a train step ---
@@ -217,13 +240,13 @@ def train_step(net: Net, optimizer, state: TrainState, batch, *, l2: float = 0.0
         return step(state._replace(stats=stats), Batch(X, y, key))
 
 
-def _check_opt_state(optimizer, opt_state, params) -> None:
+def _check_opt_state(optimizer, opt_state, params, name: str = "state.opt_state") -> None:
     # The grads of a step have the params' structure and shapes, so the params stand in for
     # them: the state is checked as its update would check it.
     try:
         optimizer.check(params, opt_state, params)
     except (TypeError, ValueError) as e:
-        raise type(e)(f"state.opt_state: {e}") from None
+        raise type(e)(f"{name}: {e}") from None
 
 
 # --- epochs and fit ---
@@ -232,7 +255,7 @@ def _check_opt_state(optimizer, opt_state, params) -> None:
 class _Run(NamedTuple):
     state: TrainState
     records: tuple  # (newest record, (older..., ())): a cons list, O(1) to extend
-    best: tuple | None  # (val_loss, epoch, params, stats) for early stopping
+    best: Best | None  # for early stopping
     waited: int
     stop: bool
 
@@ -334,14 +357,20 @@ def fit(
 
     Args:
         net: the architecture.
-        params: initial params (unchanged by this call).
+        params: initial params (unchanged by this call), or the :class:`FitResult` of an
+            earlier ``fit`` to continue it: with the same ``key``, data and settings, ``fit``
+            for 4 epochs equals ``fit`` for 2 and then ``fit(net, that_result, ...,
+            epochs=4)``, bit for bit (optimizer state, schedules, dropout, batch norm and
+            early stopping go on where they were; the history continues). ``epochs`` counts
+            all epochs, those run before included; a run that ended itself (early stopping,
+            a callback) is returned as it is.
         X: (n, sizes[0]) training inputs; cast once to ``net.dtype`` if of another dtype.
         y: training targets (see :mod:`funcnet.losses`), one per row of ``X``.
         key: the run's key; epoch ``e`` (from 0) shuffles with ``fold_in(key, e)``, and the
             dropout masks of its batch ``i`` come from ``fold_in(fold_in(key, e), i + 1)``.
         optimizer: a funcnet optimizer or any object with ``init`` and ``update``; default
             ``sgd(0.1)``.
-        epochs: passes over the data.
+        epochs: passes over the data, in all.
         batch_size: samples per step; the last batch of an epoch may be smaller. Clipped to n.
         l2: L2 penalty ``l2/2 * sum(W**2)`` on the weight matrices.
         validation: optional ``(X_val, y_val)``, evaluated after every epoch.
@@ -376,7 +405,9 @@ def fit(
     (['accuracy', 'epoch', 'grad_norm', 'loss'], 3, 2, None)
     """
     check_net(net)
-    check_params(net, params)
+    resume = params if isinstance(params, FitResult) else None
+    params = resume.state.train.params if resume is not None else params
+    check_params(net, params, "params.state.train.params" if resume is not None else "params")
     key = checks.key(key)
     X = check_X(net, X)
     y = _targets(net, X, y, "y")
@@ -402,8 +433,12 @@ def fit(
     if on_step is not None:
         checks.function(on_step, "on_step", "a function (step, metrics) -> stop?")
 
-    step = make_train_step(net, optimizer, l2=l2, grad_norms=grad_norms)
     classifies = HEADS[net.output].classifies
+    if resume is not None:
+        start = _resumed(net, resume, epochs, classifies, grad_norms, validation is not None)
+        if start.epoch == epochs or start.stopped:
+            return resume
+    step = make_train_step(net, optimizer, l2=l2, grad_norms=grad_norms)
     dropout = net.needs_key
     # The in-order batches are views, made once, and only when some epoch walks in order.
     fixed = _batches(X, y, batch_size, None) if not shuffle else None
@@ -417,8 +452,8 @@ def fit(
         if validation is not None and not stopped:
             record.update(_validate(net, state.params, state.stats, Xv, yv, classifies, epoch))
             if patience is not None:
-                if best is None or record["val_loss"] < best[0] - min_delta:
-                    best, waited = (record["val_loss"], epoch + 1, state.params, state.stats), 0
+                if best is None or record["val_loss"] < best.value - min_delta:
+                    best, waited = Best(record["val_loss"], epoch + 1, state.params, state.stats), 0
                 else:
                     waited += 1
                     stop = waited >= patience
@@ -433,13 +468,18 @@ def fit(
         # The first run is made by the sequence itself, not passed as accumulate's `initial`:
         # that would hold the initial optimizer state (Adam's zero moments, as large as the
         # params) through every epoch.
-        runs = toolz.accumulate(run_epoch, _start_then(params, optimizer, stats, range(epochs)))
-        last = toolz.last(_through_stop(runs))
+        if resume is None:
+            first = _start_then(params, optimizer, stats, range(epochs))
+        else:
+            _check_opt_state(optimizer, start.train.opt_state, params, "params.state.train.opt_state")
+            first = _resume_then(resume, start, range(start.epoch, epochs))
+        last = toolz.last(_through_stop(toolz.accumulate(run_epoch, first)))
     records = _unroll(last.records)
     history = {k: [r.get(k) for r in records] for k in records[0]}
-    if patience is not None and last.best is not None:
-        return FitResult(last.best[2], history, last.best[3], last.state.opt_state, last.best[1])
-    return FitResult(last.state.params, history, last.state.stats, last.state.opt_state, None)
+    state = FitState(last.state, len(records), last.best, last.waited, last.stop)
+    if last.best is not None:
+        return FitResult(last.best.params, history, last.best.stats, last.state.opt_state, last.best.epoch, state)
+    return FitResult(last.state.params, history, last.state.stats, last.state.opt_state, None, state)
 
 
 def _start_then(params, optimizer, stats, epochs):
@@ -447,6 +487,46 @@ def _start_then(params, optimizer, stats, epochs):
     # No local name holds the initial state: this frame lives as long as the run.
     yield _Run(TrainState(params, _initial_state(optimizer, params), stats), (), None, 0, False)
     yield from epochs
+
+
+def _resume_then(resume, start: FitState, epochs):
+    records = ()
+    for i in range(start.epoch):
+        records = ({k: v[i] for k, v in resume.history.items()}, records)
+    yield _Run(start.train, records, start.best, start.waited, False)
+    yield from epochs
+
+
+def _history_keys(classifies: bool, grad_norms: bool, validation: bool) -> set:
+    return {"epoch", "loss"} | ({"accuracy"} if classifies else set()) | ({"grad_norm"} if grad_norms else set()) \
+        | ({"val_loss", "val_accuracy"} if validation and classifies else {"val_loss"} if validation else set())
+
+
+def _resumed(net, resume, epochs: int, classifies: bool, grad_norms: bool, validation: bool) -> FitState:
+    """The state of the run that ``params`` (a FitResult) continues, checked."""
+    state = checks.instance(resume.state, "params.state", FitState, "a FitState (from fit)")
+    checks.instance(state.train, "params.state.train", TrainState, "a TrainState")
+    check_stats(net, state.train.stats, "params.state.train.stats")
+    done = checks.integer(state.epoch, "params.state.epoch", low=1)
+    if epochs < done:
+        raise ValueError(f"epochs: expected at least the {done} epochs the run being continued has run, got {epochs}")
+    history = checks.instance(resume.history, "params.history", dict, "a dict of lists")
+    want = _history_keys(classifies, grad_norms, validation)
+    if set(history) != want:
+        which = "validation" if ("val_loss" in history) != validation else "grad_norms"
+        raise ValueError(f"{which}: the run being continued recorded {sorted(history)}, this one would record "
+                         f"{sorted(want)}; continue it with the settings it had")
+    if any(not isinstance(v, list) or len(v) != done for v in history.values()):
+        raise ValueError(f"params.history: expected lists of {done} entries (one per epoch run)")
+    checks.integer(state.waited, "params.state.waited", low=0, high=done)
+    checks.boolean(state.stopped, "params.state.stopped")
+    if state.best is not None:
+        best = checks.instance(state.best, "params.state.best", Best, "a Best or None")
+        checks.integer(best.epoch, "params.state.best.epoch", low=1, high=done)
+        checks.real(best.value, "params.state.best.value")
+        check_params(net, best.params, "params.state.best.params")
+        check_stats(net, best.stats, "params.state.best.stats")
+    return state
 
 
 def _initial_state(optimizer, params):

@@ -397,3 +397,76 @@ def test_fit_lets_go_of_the_initial_optimizer_state_after_the_first_epoch():
            callback=callback)
     # During epoch 1 the fold still holds the state that epoch started from; after it, nothing.
     assert alive == [True, False, False]
+
+
+# --- stop and go on: fit for 4 epochs is fit for 2 and 2 more, bit for bit ---
+
+RESUMABLE = {
+    "sgd": lambda: fn.optim.sgd(0.1),
+    "momentum": lambda: fn.optim.momentum(0.05, 0.9),
+    "nesterov": lambda: fn.optim.nesterov(0.05, 0.9),
+    "rmsprop": lambda: fn.optim.rmsprop(1e-3),
+    "adam+cosine": lambda: fn.optim.adam(fn.schedules.cosine(1e-2, 40)),
+    "adamw+warmup": lambda: fn.optim.adamw(fn.schedules.linear_warmup(1e-2, 10), weight_decay=0.05),
+    "clip+adam": lambda: fn.optim.chain(fn.optim.clip_by_global_norm(0.5), fn.optim.adam(1e-2)),
+}
+
+
+def _same_result(a, b):
+    assert _same(a.params, b.params) and _same(a.stats, b.stats) and _same((a.opt_state,), (b.opt_state,))
+    assert a.history == b.history and a.best_epoch == b.best_epoch
+    assert _same(a.state.train, b.state.train) and a.state.epoch == b.state.epoch
+    assert a.state.waited == b.state.waited and a.state.stopped == b.state.stopped
+
+
+@pytest.mark.parametrize("name", sorted(RESUMABLE))
+@pytest.mark.parametrize("dropout, batchnorm", [(0.0, False), (0.2, True)])
+def test_fit_resumed_from_its_result_equals_one_uninterrupted_fit(name, dropout, batchnorm):
+    X, y = _toy(80)
+    Xv, yv = _toy(40, seed=1)
+    net = fn.Net((3, 8, 2), dropout=dropout, batchnorm=batchnorm)
+    params = fn.init(fn.random.key(0), net)
+    kw = dict(key=fn.random.key(1), batch_size=16, validation=(Xv, yv), l2=1e-3)
+    whole = fn.fit(net, params, X, y, optimizer=RESUMABLE[name](), epochs=4, **kw)
+    half = fn.fit(net, params, X, y, optimizer=RESUMABLE[name](), epochs=2, **kw)
+    assert half.state.epoch == 2 and len(half.history["epoch"]) == 2
+    again = fn.fit(net, half, X, y, optimizer=RESUMABLE[name](), epochs=4, **kw)
+    _same_result(again, whole)
+    assert again.history["epoch"] == [1, 2, 3, 4]
+    # In three pieces too, and the result given back is left as it was.
+    third = fn.fit(net, fn.fit(net, half, X, y, optimizer=RESUMABLE[name](), epochs=3, **kw), X, y,
+                   optimizer=RESUMABLE[name](), epochs=4, **kw)
+    _same_result(third, whole)
+    assert half.state.epoch == 2 and len(half.history["loss"]) == 2
+
+
+def test_early_stopping_goes_on_where_it_was():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 5)), rng.integers(0, 2, 40)  # noise: validation loss rises soon
+    Xv, yv = rng.normal(size=(40, 5)), rng.integers(0, 2, 40)
+    net = fn.Net((5, 32, 2), dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    kw = dict(key=fn.random.key(1), optimizer=fn.optim.sgd(0.5), batch_size=8, validation=(Xv, yv), patience=4)
+    whole = fn.fit(net, params, X, y, epochs=100, **kw)
+    assert whole.state.stopped and whole.state.epoch < 100
+    cut = whole.best_epoch + 1  # after the best epoch, while early stopping is waiting
+    first = fn.fit(net, params, X, y, epochs=cut, **kw)
+    assert not first.state.stopped and first.state.waited == 1
+    _same_result(fn.fit(net, first, X, y, epochs=100, **kw), whole)
+    # A run that ended itself stays ended; one asked for fewer epochs than it has is refused.
+    assert fn.fit(net, whole, X, y, epochs=200, **kw) is whole
+    with pytest.raises(ValueError, match=r"^epochs: expected at least the \d+ epochs the run being continued has run, got 1$"):
+        fn.fit(net, whole, X, y, epochs=1, **kw)
+
+
+def test_continuing_a_run_with_other_settings_is_named():
+    X, y = _toy(32)
+    net = fn.Net((3, 4, 2), dtype="float64")
+    r = fn.fit(net, fn.init(fn.random.key(0), net), X, y, key=fn.random.key(1), epochs=1)
+    with pytest.raises(ValueError, match=r"^validation: the run being continued recorded"):
+        fn.fit(net, r, X, y, key=fn.random.key(1), epochs=2, validation=(X, y))
+    with pytest.raises(TypeError, match=r"^params.state.train.opt_state: state: expected a ChainState"):
+        fn.fit(net, r, X, y, key=fn.random.key(1), epochs=2, optimizer=fn.optim.adam(1e-3))
+    broken = r._replace(state=r.state._replace(epoch=3))
+    with pytest.raises(ValueError, match=r"^params.history: expected lists of 3 entries"):
+        fn.fit(net, broken, X, y, key=fn.random.key(1), epochs=4)
