@@ -220,3 +220,73 @@ def test_batch_norm_statistics_are_checked_on_load(tmp_path):
     entries["stats/0/var.npy"] = _npy(np.array([1.0, -1.0, 1.0]))
     with pytest.raises(ValueError, match=r"bn2.npz: stats\[0\]\['var'\]: expected variances >= 0"):
         fio.load(_hostile(tmp_path, "bn2.npz", entries))
+
+
+# --- checkpoints ---
+
+
+def _run(epochs, net=None, opt=None, prev=None, **kw):
+    X = fn.random.normal(fn.random.key(0), (48, 3)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    net = net or fn.Net((3, 6, 2), batchnorm=True, dropout=0.1)
+    opt = opt or fn.optim.adamw(fn.schedules.cosine(0.02, 40), weight_decay=0.01)
+    start = prev if prev is not None else fn.init(fn.random.key(1), net)
+    return net, fn.fit(net, start, X, y, key=fn.random.key(2), optimizer=opt, epochs=epochs, batch_size=16,
+                       validation=(X[:16], y[:16]), patience=50, **kw)
+
+
+def test_a_checkpoint_holds_the_whole_state_and_fit_goes_on_from_it_bit_for_bit(tmp_path):
+    net, whole = _run(4)
+    _, half = _run(2)
+    fio.save_checkpoint(tmp_path / "c.npz", net, half, config={"dataset": "toy", "epochs": 4})
+    c = fio.load_checkpoint(tmp_path / "c.npz")
+    assert c.net == net and c.config == {"dataset": "toy", "epochs": 4}
+    assert c.result.history == half.history and c.result.best_epoch == half.best_epoch
+    assert type(c.result.opt_state.states[0]).__name__ == "AdamState"
+    assert fn.tree_structure(c.result.state) == fn.tree_structure(half.state)
+    for a, b in zip(fn.tree_leaves(c.result.state), fn.tree_leaves(half.state)):
+        assert np.asarray(a).dtype == np.asarray(b).dtype and np.array_equal(a, b)
+    _, again = _run(4, net=net, prev=c.result)
+    for a, b in zip(fn.tree_leaves((again.params, again.state)), fn.tree_leaves((whole.params, whole.state))):
+        assert np.array_equal(a, b)
+    assert again.history == whole.history
+    # Deterministic bytes: the same state written twice gives the same file.
+    fio.save_checkpoint(tmp_path / "d.npz", net, c.result, config=c.config)
+    assert (tmp_path / "c.npz").read_bytes() == (tmp_path / "d.npz").read_bytes()
+
+
+def test_checkpoints_of_other_versions_or_broken_ones_are_refused(tmp_path):
+    net, r = _run(2, net=fn.Net((3, 4, 2), dtype="float64"), opt=fn.optim.momentum(0.1))
+    fio.save_checkpoint(tmp_path / "c.npz", net, r)
+    with zipfile.ZipFile(tmp_path / "c.npz") as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+        meta = json.loads(str(np.lib.format.read_array(z.open("net.npy"))))
+
+    def with_meta(**changes):
+        return {**entries, "net.npy": _npy(np.array(json.dumps({**meta, **changes})))}
+
+    opt_entry = next(n for n in entries if n.startswith("opt/"))
+    cases = {
+        "v2.npz": (with_meta(format="funcnet-checkpoint/2"), r"expected format 'funcnet-checkpoint/1', got 'funcnet-checkpoint/2'"),
+        "params.npz": (None, r"expected format 'funcnet-checkpoint/1', got 'funcnet-params/1'"),
+        "epoch.npz": (with_meta(epoch=0), r"epoch: expected an integer >= 1, got 0"),
+        "state.npz": (with_meta(opt_state={"state": "EvilState", "fields": []}), r"unknown optimizer state 'EvilState'"),
+        "deep.npz": (with_meta(opt_state=json.loads("[" * 200 + "]" * 200)), r"description is malformed"),
+        "shape.npz": ({**entries, opt_entry: _npy(np.zeros((2, 6)))}, r"has shape \(2, 6\), which no param has"),
+        "size.npz": ({**entries, opt_entry: _npy(np.zeros((7, 7)))}, r"entry .opt/0.npy. declares 392 bytes, more than 96"),
+        "dtype.npz": ({**entries, opt_entry: _npy(np.zeros((3, 4), np.float32))}, r"has dtype float32, expected float64"),
+        "missing.npz": ({k: v for k, v in entries.items() if k != opt_entry}, r"lacks the optimizer state's entry"),
+    }
+    fio.save(tmp_path / "params.npz", net, r.params)
+    for name, (content, match) in cases.items():
+        path = tmp_path / name if content is None else _hostile(tmp_path, name, content)
+        with pytest.raises(ValueError, match=match):
+            fio.load_checkpoint(path)
+    with pytest.raises(TypeError, match=r"result.opt_state: a Foreign cannot be written"):
+        from typing import NamedTuple
+
+        class Foreign(NamedTuple):
+            count: int
+
+        fio.save_checkpoint(tmp_path / "x.npz", net, r._replace(state=r.state._replace(
+            train=r.state.train._replace(opt_state=Foreign(1)))))
