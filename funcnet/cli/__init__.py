@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=_nonneg_int, help="seed of every random choice of the run")
     t.add_argument("--out", metavar="DIR", default=None,
                    help="directory for the run (default: runs/DATASET)")
+    t.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+                   help="write checkpoint.npz into --out every N epochs and at the end; a killed run "
+                        "goes on with --resume")
+    t.add_argument("--resume", metavar="DIR",
+                   help="continue the run in DIR (killed or finished) from its checkpoint, to --epochs "
+                        "in all; its other settings come from DIR/config.json")
     t.add_argument("--no-plots", action="store_true", help="do not draw plots")
     loud = t.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -201,6 +207,10 @@ def main(argv=None) -> int:
         return EXIT_FAIL
     except commands.Written as e:
         print(f"funcnet {args.command}: interrupted; the run in {e.out} is complete", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except commands.Checkpointed as e:
+        print(f"funcnet {args.command}: interrupted; {e.out} holds the checkpoint after epoch {e.epoch}: "
+              f"go on with funcnet train --resume {e.out}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print(f"funcnet {args.command}: interrupted; nothing was written", file=sys.stderr)

@@ -20,7 +20,7 @@ from .. import random as rnd
 from ..network import Net, accuracy, init
 from ..objective import evaluate, gradcheck_tree
 from ..train import fit
-from .config import SHAPES, UsageError, read_json, resolve_config
+from .config import CONFIG_KEYS, SHAPES, UsageError, read_json, resolve_config
 from .data import load_data, run_keys, split_validation
 from .report import duration, importable, progress, write_plots
 from .rundir import check_out, clear_stale, make_temporary, publish, write_json
@@ -56,51 +56,63 @@ def _settings(args) -> dict:
 
 
 def train(args) -> int:
-    cfg = _settings(args)
-    out = Path(args.out if args.out is not None else os.path.join("runs", cfg["dataset"]))
-    check_out(out)
+    if args.resume is not None:
+        cfg, out, previous = _resumed(args)
+    else:
+        cfg = _settings(args)
+        out = Path(args.out if args.out is not None else os.path.join("runs", cfg["dataset"]))
+        check_out(out)
+        previous = None
     clear_stale(out)
     net, optimizer = _net(cfg), _optimizer(cfg)
-    with core_errors():
-        keys = run_keys(cfg["seed"])
+    if previous is not None and previous.net != net:
+        raise UsageError(f"resume: the checkpoint's net {previous.net} is not the net of its config.json")
+    keys = run_keys(cfg["seed"])
     Xtr, Xte, ytr, yte = load_data(cfg)
     Xfit, yfit, validation = split_validation(cfg, Xtr, ytr)
-    params = init(keys["init"], net)
+    result = previous.result if previous is not None else None
+    every = cfg["checkpoint_every"] or cfg["epochs"]
+    stored = {**cfg, "funcnet_version": __version__}
 
-    tmp = make_temporary(out)
+    callback, close = progress(cfg["epochs"], args.quiet, args.verbose, done=result.state.epoch if result else 0)
+    start = time.perf_counter()
+    saved = result.state.epoch if result is not None else None
     try:
-        callback, close = progress(cfg["epochs"], args.quiet, args.verbose)
-        start = time.perf_counter()
-        try:
+        # fit in pieces of `every` epochs, each continuing the last bit for bit; a checkpoint
+        # after each piece is published into --out as a complete, resumable directory.
+        while result is None or not (result.state.epoch >= cfg["epochs"] or result.state.stopped):
+            done = result.state.epoch if result is not None else 0
             with core_errors():
-                result = fit(net, params, Xfit, yfit, key=keys["fit"], optimizer=optimizer,
-                             epochs=cfg["epochs"], batch_size=cfg["batch_size"], l2=cfg["l2"],
-                             validation=validation, patience=cfg["patience"], callback=callback)
-        finally:
-            close()
-        seconds = time.perf_counter() - start
-        test = evaluate(net, result.params, Xte, yte, stats=result.stats)
-
-        io.save(tmp / "params.npz", net, result.params, stats=result.stats)
-        write_json(tmp / "history.json", result.history)
-        write_json(tmp / "config.json", {**cfg, "funcnet_version": __version__})
-        write_json(tmp / "summary.json", {
-            "dataset": cfg["dataset"], "sizes": list(net.sizes),
-            "epochs_run": len(result.history["epoch"]), "best_epoch": result.best_epoch,
-            "train_samples": len(Xfit), "test_samples": len(Xte),
-            "test_accuracy": test["accuracy"], "test_loss": test["loss"], "train_seconds": seconds,
-        })
-        if args.no_plots:
-            note = "plots: off (--no-plots)"
-        elif not importable("matplotlib"):
-            note = "plots: skipped, matplotlib is not installed (pip install 'funcnet[plot]')"
-        else:
-            written = write_plots(tmp, cfg, net, result, (Xtr, Xte, ytr, yte), keys["plot"])
-            note = "plots: " + ", ".join(written)
-        publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+                result = fit(net, result if result is not None else init(keys["init"], net), Xfit, yfit,
+                             key=keys["fit"], optimizer=optimizer, epochs=min(done + every, cfg["epochs"]),
+                             batch_size=cfg["batch_size"], l2=cfg["l2"], validation=validation,
+                             patience=cfg["patience"], callback=callback)
+            if cfg["checkpoint_every"] and not (result.state.epoch >= cfg["epochs"] or result.state.stopped):
+                _publish_run(out, stored, net, result)
+                saved = result.state.epoch
+    except KeyboardInterrupt:
+        if saved is not None:
+            raise Checkpointed(out, saved) from None
         raise
+    finally:
+        close()
+    seconds = time.perf_counter() - start
+    test = evaluate(net, result.params, Xte, yte, stats=result.stats)
+    summary = {
+        "dataset": cfg["dataset"], "sizes": list(net.sizes),
+        "epochs_run": len(result.history["epoch"]), "best_epoch": result.best_epoch,
+        "train_samples": len(Xfit), "test_samples": len(Xte),
+        "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+    }
+
+    def finish(tmp):
+        if args.no_plots:
+            return "plots: off (--no-plots)"
+        if not importable("matplotlib"):
+            return "plots: skipped, matplotlib is not installed (pip install 'funcnet[plot]')"
+        return "plots: " + ", ".join(write_plots(tmp, cfg, net, result, (Xtr, Xte, ytr, yte), keys["plot"]))
+
+    note = _publish_run(out, stored, net, result, summary=summary, finish=finish)
     try:
         if not args.quiet:
             print(note)
@@ -109,6 +121,62 @@ def train(args) -> int:
     except KeyboardInterrupt:
         raise Written(out) from None
     return EXIT_OK
+
+
+def _publish_run(out: Path, config: dict, net, result, *, summary=None, finish=None):
+    """Write a run directory into a temporary folder and publish it as ``out`` in one step.
+
+    Without ``summary`` it is a checkpoint of a run under way (config, history, checkpoint);
+    with it, the finished run (params, summary, and what ``finish(folder)`` adds: plots).
+    Returns what ``finish`` returned.
+    """
+    tmp = make_temporary(out)
+    try:
+        write_json(tmp / "config.json", config)
+        write_json(tmp / "history.json", result.history)
+        if config["checkpoint_every"]:
+            io.save_checkpoint(tmp / "checkpoint.npz", net, result, config=config)
+        note = None
+        if summary is not None:
+            io.save(tmp / "params.npz", net, result.params, stats=result.stats)
+            write_json(tmp / "summary.json", summary)
+            note = finish(tmp) if finish is not None else None
+        publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return note
+
+
+def _resumed(args):
+    """The settings, directory and checkpoint of ``--resume DIR``; only ``--epochs`` may change."""
+    given = [k for k, v in vars(args).items()
+             if v is not None and k in CONFIG_KEYS and k != "epochs"] + (["config"] if args.config else [])
+    if given:
+        raise UsageError(f"resume: a resumed run keeps the settings in its config.json; only --epochs may be "
+                         f"given, got {sorted(given)}")
+    run = Path(args.resume)
+    if not (run / "checkpoint.npz").is_file():
+        raise UsageError(f"resume: {str(run)!r} holds no checkpoint.npz (train with --checkpoint-every N)")
+    cfg = resolve_config({"epochs": args.epochs}, read_json(run / "config.json", "config"))
+    try:
+        previous = io.load_checkpoint(run / "checkpoint.npz")
+    except (ValueError, TypeError, OSError) as e:
+        raise UsageError(f"resume: {e}") from None
+    done = previous.result.state.epoch
+    if cfg["epochs"] < done:
+        raise UsageError(f"epochs: expected at least the {done} epochs the run has done, got {cfg['epochs']}")
+    out = Path(args.out) if args.out is not None else run
+    check_out(out)
+    return cfg, out, previous
+
+
+class Checkpointed(KeyboardInterrupt):
+    """An interrupt during a run whose checkpoint after ``epoch`` is in ``out``."""
+
+    def __init__(self, out, epoch):
+        super().__init__(out, epoch)
+        self.out, self.epoch = out, epoch
 
 
 class Written(KeyboardInterrupt):

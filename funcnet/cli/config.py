@@ -44,6 +44,7 @@ _COMMON = {
     "patience": None,
     "dtype": "float32",
     "seed": 0,
+    "checkpoint_every": None,
 }
 
 #: Per-dataset defaults (on top of the common ones): each trains to a good test accuracy
@@ -132,6 +133,9 @@ def _check(cfg: dict) -> None:
     checks.choice(cfg["optimizer"], "optimizer", OPTIMIZERS)
     cfg["seed"] = checks.integer(cfg["seed"], "seed", low=0)  # the command line makes the keys
     cfg["val_fraction"] = checks.real(cfg["val_fraction"], "val_fraction", low=0, high=1, high_open=True)
+    checks.integer(cfg["epochs"], "epochs", low=1)  # the command line splits the run into pieces
+    if cfg["checkpoint_every"] is not None:
+        checks.integer(cfg["checkpoint_every"], "checkpoint_every", low=1)
     if cfg["patience"] is not None and cfg["val_fraction"] == 0:
         raise ValueError("patience: early stopping needs validation data; set --val-fraction > 0")
 

@@ -28,7 +28,7 @@ def _epoch_line(record, epochs, seconds):
     return "  ".join(parts)
 
 
-def progress(epochs: int, quiet: bool, verbose: bool):
+def progress(epochs: int, quiet: bool, verbose: bool, done: int = 0):
     """A ``fit`` callback that reports progress, and a function that closes it.
 
     A tqdm bar on stderr when it is a terminal (and tqdm is installed); one line per epoch
@@ -44,7 +44,7 @@ def progress(epochs: int, quiet: bool, verbose: bool):
         except ImportError:
             verbose = True
         else:
-            bar = tqdm(total=epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True, leave=True)
+            bar = tqdm(total=epochs, initial=done, unit="epoch", file=sys.stderr, dynamic_ncols=True, leave=True)
     if bar is None and not verbose:
         return None, lambda: None
     last = [time.perf_counter()]

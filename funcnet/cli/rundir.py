@@ -23,7 +23,7 @@ from .config import UsageError
 
 __all__ = ["RUN_FILES", "check_out", "make_temporary", "clear_stale", "publish", "write_json"]
 
-RUN_FILES = {"params.npz", "history.json", "config.json", "summary.json"}
+RUN_FILES = {"params.npz", "history.json", "config.json", "summary.json", "checkpoint.npz"}
 
 
 def check_out(out: Path) -> None:
