@@ -428,24 +428,30 @@ RESUMABLE_RUN = ["--dataset", "digits", "--hidden", "32", "--optimizer", "adam",
 FINAL_FILES = ("params.npz", "history.json", "summary.json", "config.json", "checkpoint.npz")
 
 
-def test_resume_goes_on_to_more_epochs_as_one_run_would(tmp_path):
-    assert run("train", *RESUMABLE_RUN, "--epochs", 6, "--out", "whole", "--quiet", cwd=tmp_path).returncode == 0
+@pytest.fixture(scope="module")
+def whole_run(tmp_path_factory):
+    """The 12-epoch run, never interrupted, that the resumed runs must end as."""
+    folder = tmp_path_factory.mktemp("whole")
+    assert run("train", *RESUMABLE_RUN, "--epochs", 12, "--out", "whole", "--quiet", cwd=folder).returncode == 0
+    return folder / "whole"
+
+
+def test_resume_goes_on_to_more_epochs_as_one_run_would(tmp_path, whole_run):
     assert run("train", *RESUMABLE_RUN, "--epochs", 3, "--out", "part", "--quiet", cwd=tmp_path).returncode == 0
-    r = run("train", "--resume", "part", "--epochs", 6, "--quiet", cwd=tmp_path)
+    r = run("train", "--resume", "part", "--epochs", 12, "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     for name in FINAL_FILES:
-        assert (tmp_path / "part" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+        assert (tmp_path / "part" / name).read_bytes() == (whole_run / name).read_bytes(), name
     bad = run("train", "--resume", "part", "--epochs", 2, cwd=tmp_path)
-    assert bad.returncode == 2 and "epochs: expected at least the 6 epochs the run has done, got 2" in bad.stderr
+    assert bad.returncode == 2 and "epochs: expected at least the 12 epochs the run has done, got 2" in bad.stderr
     bad = run("train", "--resume", "part", "--lr", "0.5", cwd=tmp_path)
     assert bad.returncode == 2 and "only --epochs may be given, got ['lr']" in bad.stderr
 
 
 @pytest.mark.parametrize("kill_after", [2, 5])
-def test_a_run_killed_at_any_moment_and_resumed_ends_as_the_uninterrupted_run(tmp_path, kill_after):
+def test_a_run_killed_at_any_moment_and_resumed_ends_as_the_uninterrupted_run(tmp_path, whole_run, kill_after):
     # Killed with SIGKILL after `kill_after` epoch lines (it may have gone on a little since),
     # then resumed: the same params, history, summary and checkpoint bytes as a run never killed.
-    assert run("train", *RESUMABLE_RUN, "--epochs", 12, "--out", "whole", "--quiet", cwd=tmp_path).returncode == 0
     p = subprocess.Popen([sys.executable, "-m", "funcnet", "train", *RESUMABLE_RUN, "--epochs", "12",
                           "--out", "killed", "--verbose"], cwd=tmp_path, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=_env())
@@ -461,7 +467,7 @@ def test_a_run_killed_at_any_moment_and_resumed_ends_as_the_uninterrupted_run(tm
     r = run("train", "--resume", "killed", "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     for name in FINAL_FILES:
-        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+        assert (tmp_path / "killed" / name).read_bytes() == (whole_run / name).read_bytes(), name
     assert not [q for q in tmp_path.iterdir() if q.name.startswith(".")]
 
 
