@@ -43,10 +43,25 @@ from .objective import evaluate, grad, gradcheck, gradcheck_tree, loss, value_an
 from . import optim
 from .optim import apply_updates, sgd_step
 from . import schedules
-from .train import Batch, Best, FitResult, FitState, StepMetrics, TrainState, fit, make_train_step, train_step
+from .train import (
+    Batch,
+    Best,
+    FitResult,
+    FitState,
+    ScheduleWarning,
+    StepMetrics,
+    TrainState,
+    fit,
+    make_train_step,
+    steps_per_epoch,
+    train_step,
+)
 from .lr_finder import LRFindResult, lr_find
 from .tree import tree_leaves, tree_map, tree_structure, tree_unflatten, tree_zip
+from . import augment
 from . import datasets
+from . import io
+from . import plot
 
 __version__ = "0.1.0"
 
@@ -61,6 +76,7 @@ __all__ = [
     "INITIALIZERS",
     "LRFindResult",
     "Net",
+    "ScheduleWarning",
     "StepMetrics",
     "TrainState",
     "accuracy",
@@ -69,7 +85,10 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_grad",
     "checks",
+    "augment",
     "datasets",
+    "io",
+    "plot",
     "evaluate",
     "fit",
     "forward",
@@ -92,6 +111,7 @@ __all__ = [
     "random",
     "schedules",
     "sgd_step",
+    "steps_per_epoch",
     "softmax",
     "softmax_cross_entropy",
     "softmax_cross_entropy_grad",

@@ -419,7 +419,7 @@ def save_checkpoint(path, net: Net, result, *, config: dict | None = None) -> No
     best = None
     if state.best is not None:
         check_params(net, state.best.params, "result.state.best.params")
-        best = {"value": float(state.best.value), "epoch": int(state.best.epoch)}
+        best = {"value": float(state.best.value), "epoch": int(state.best.epoch), "monitor": state.best.monitor}
     meta = {"format": CHECKPOINT_FORMAT, "net": net_to_dict(net), "epoch": int(state.epoch),
             "waited": int(state.waited), "stopped": bool(state.stopped), "best": best,
             "history": result.history, "opt_state": opt, "config": config}
@@ -464,7 +464,8 @@ def _load_checkpoint(zf, path, meta, net, max_bytes):
         if best is not None:
             checks.instance(best, "best", dict, "a dict or null")
             best = (checks.real(best.get("value"), "best.value"),
-                    checks.integer(best.get("epoch"), "best.epoch", low=1, high=epoch))
+                    checks.integer(best.get("epoch"), "best.epoch", low=1, high=epoch),
+                    checks.choice(best.get("monitor"), "best.monitor", ["val_loss", "val_accuracy"]))
     except (TypeError, ValueError) as e:
         raise ValueError(f"{path}: {e}") from None
     shapes = {tuple(s) for d in net.shapes() for s in d.values()}
@@ -484,7 +485,7 @@ def _load_checkpoint(zf, path, meta, net, max_bytes):
     if best is not None:
         bparams = _checked(path, check_params, net, _tree(zf, path, net, net.shapes(), "best/params/"))
         bstats = _tree(zf, path, net, net.stats_shapes(), "best/stats/") if with_stats else tuple({} for _ in params)
-        best = Best(best[0], best[1], bparams, _checked(path, check_stats, net, bstats))
+        best = Best(best[0], best[1], bparams, _checked(path, check_stats, net, bstats), best[2])
     train = TrainState(params, opt_state, stats)
     state = FitState(train, epoch, best, waited, stopped)
     if best is not None:

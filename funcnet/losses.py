@@ -51,6 +51,7 @@ __all__ = [
     "Head",
     "HEADS",
     "get_head",
+    "smooth_labels",
 ]
 
 
@@ -368,6 +369,41 @@ def mean_squared_error_grad(predictions, targets) -> np.ndarray:
     """
     z = _logits(predictions, "predictions")
     return _public(_mean_squared_error, z, regression_targets(z, targets), 1, "mean_squared_error_grad")
+
+
+def smooth_labels(y, classes: int, amount: float, *, head: str = "softmax", dtype="float32") -> np.ndarray:
+    """Targets moved ``amount`` of the way towards the uniform distribution (label smoothing).
+
+    For a softmax head, integer labels or probability rows become rows ``(1 - amount) *
+    onehot + amount / classes``; for a sigmoid head, 0/1 targets become ``y (1 - amount) +
+    amount / 2``. Training on them keeps the logits from growing without bound on easy
+    samples (Szegedy et al., 2016); accuracy still counts the argmax (or the side of 0.5).
+
+    Args:
+        y: (n,) integer labels or (n, classes) rows (softmax), or 0/1 targets (sigmoid).
+        classes: the number of outputs.
+        amount: in [0, 1).
+        head: ``"softmax"`` or ``"sigmoid"``.
+        dtype: the targets' float dtype (the net's).
+
+    Returns:
+        A new (n, classes) float array.
+
+    >>> smooth_labels(np.array([0, 2]), 3, 0.3, dtype="float64")
+    array([[0.8, 0.1, 0.1],
+           [0.1, 0.1, 0.8]])
+    """
+    classes = checks.integer(classes, "classes", low=1)
+    amount = checks.real(amount, "amount", low=0, high=1, high_open=True)
+    head = checks.choice(head, "head", ["softmax", "sigmoid"])
+    dt = checks.float_dtype(dtype)
+    stand_in = np.empty((len(np.asarray(y)) if np.ndim(y) else 0, classes), dt)
+    if head == "softmax":
+        y = class_targets(stand_in, y, "y")
+        rows = np.eye(classes, dtype=dt)[y] if y.ndim == 1 else y.astype(dt)
+        return rows * dt.type(1 - amount) + dt.type(amount / classes)
+    y = binary_targets(stand_in, y, "y")
+    return y * dt.type(1 - amount) + dt.type(amount / 2)
 
 
 # --- output heads: the output non-linearity paired with its matching loss ---

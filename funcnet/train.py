@@ -28,6 +28,7 @@ Data are checked once per ``fit``; an epoch shuffles *indices* and gathers one b
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -35,15 +36,30 @@ import toolz
 
 from . import checks
 from . import random as rnd
-from .losses import HEADS
+from .losses import HEADS, smooth_labels
 from .network import Net, _update_stats, check_net, check_params, check_stats, check_X, init_stats
 from .objective import _evaluate, _targets, _value_and_grad
 from .optim import Transform, sgd
-from .optim.base import _apply_updates, check_optimizer, foreign_update
+from .optim.base import _apply_updates, check_optimizer, foreign_update, schedules_of
 from .tree import sum_squares, tree_leaves
 
-__all__ = ["TrainState", "Batch", "StepMetrics", "Best", "FitState", "FitResult", "make_train_step",
-           "train_step", "fit"]
+__all__ = ["TrainState", "Batch", "StepMetrics", "Best", "FitState", "FitResult", "ScheduleWarning",
+           "make_train_step", "train_step", "fit", "steps_per_epoch"]
+
+
+class ScheduleWarning(UserWarning):
+    """A learning-rate schedule that stops training long before the run ends."""
+
+
+def steps_per_epoch(n_samples: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch of ``n_samples`` in batches of ``batch_size`` (the last one
+    smaller): what a schedule that counts steps needs, ``epochs * steps_per_epoch(n, b)``.
+
+    >>> steps_per_epoch(60000, 128)
+    469
+    """
+    n = checks.integer(n_samples, "n_samples", low=1)
+    return -(-n // min(checks.integer(batch_size, "batch_size", low=1), n))
 
 
 class TrainState(NamedTuple):
@@ -74,10 +90,11 @@ class StepMetrics(NamedTuple):
 class Best(NamedTuple):
     """Early stopping's bookkeeping: the best epoch so far and what it left."""
 
-    value: float  # the monitored validation value (val_loss)
+    value: float  # the monitored validation value
     epoch: int  # 1-based
     params: tuple
     stats: tuple
+    monitor: str = "val_loss"  # what value is: "val_loss" (lower is better) or "val_accuracy"
 
 
 class FitState(NamedTuple):
@@ -240,6 +257,17 @@ def train_step(net: Net, optimizer, state: TrainState, batch, *, l2: float = 0.0
         return step(state._replace(stats=stats), Batch(X, y, key))
 
 
+def _warn_if_the_schedule_ends_early(optimizer, epochs: int, per_epoch: int) -> None:
+    # Schedules count optimizer steps; given epochs instead, one ends after a handful of steps
+    # and the rest of the run trains at its final rate, 0 for most: silently frozen.
+    total = epochs * per_epoch
+    for schedule in schedules_of(optimizer):
+        if schedule(0) > 0 and schedule(total // 2) == 0:
+            warnings.warn(f"optimizer: its schedule {schedule!r} gives a rate of 0 from before the middle of "
+                          f"this run (step {total // 2} of {total}: {epochs} epochs of {per_epoch} steps); "
+                          f"schedules count optimizer steps, not epochs", ScheduleWarning, stacklevel=3)
+
+
 def _check_opt_state(optimizer, opt_state, params, name: str = "state.opt_state") -> None:
     # The grads of a step have the params' structure and shapes, so the params stand in for
     # them: the state is checked as its update would check it.
@@ -270,16 +298,31 @@ def _batches(X, y, batch_size: int, perm):
     return (Batch(X.take(idx, 0), y[idx]) for idx in (perm[i:i + batch_size] for i in range(0, n, batch_size)))
 
 
-def _epoch_batches(X, y, batch_size: int, shuffle: bool, dropout: bool, key, epoch: int, fixed):
-    """The epoch's :class:`Batch` es; ``fixed`` holds the in-order ones, made once."""
-    if not (shuffle or dropout):
+def _epoch_batches(X, y, batch_size: int, shuffle: bool, dropout: bool, key, epoch: int, fixed,
+                   augment=None):
+    """The epoch's :class:`Batch` es; ``fixed`` holds the in-order ones, made once.
+
+    Batch ``i`` of epoch ``e`` has the key ``fold_in(fold_in(key, e), i + 1)``: its dropout
+    masks come from it, and an ``augment`` function gets ``fold_in(that key, 0)``.
+    """
+    if not (shuffle or dropout or augment):
         return fixed
     # fold_in costs a SeedSequence hash: derive the epoch key only when something draws from it.
     ekey = rnd.fold_in(key, epoch)
     batches = _batches(X, y, batch_size, rnd.permutation(ekey, len(X))) if shuffle else fixed
-    if not dropout:
+    if not (dropout or augment):
         return batches
-    return (b._replace(key=rnd.fold_in(ekey, i + 1)) for i, b in enumerate(batches))
+    return (_keyed(b, rnd.fold_in(ekey, i + 1), dropout, augment) for i, b in enumerate(batches))
+
+
+def _keyed(batch, key, dropout: bool, augment):
+    if augment is not None:
+        X = augment(rnd.fold_in(key, 0), batch.X)
+        if not (isinstance(X, np.ndarray) and X.shape == batch.X.shape and X.dtype == batch.X.dtype):
+            raise TypeError(f"augment: expected a function (key, X) -> an array of X's shape {batch.X.shape} "
+                            f"and dtype {batch.X.dtype}, got {checks.show(X)}")
+        batch = batch._replace(X=X)
+    return batch._replace(key=key) if dropout else batch
 
 
 class _EpochCarry(NamedTuple):
@@ -352,6 +395,9 @@ def fit(
     callback: Callable[[dict], Any] | None = None,
     on_step: Callable[[int, StepMetrics], Any] | None = None,
     grad_norms: bool = True,
+    monitor: str = "val_loss",
+    label_smoothing: float = 0.0,
+    augment: Callable | None = None,
 ) -> FitResult:
     """Train ``params`` by folding the train step over shuffled mini-batches, epoch by epoch.
 
@@ -374,8 +420,9 @@ def fit(
         batch_size: samples per step; the last batch of an epoch may be smaller. Clipped to n.
         l2: L2 penalty ``l2/2 * sum(W**2)`` on the weight matrices.
         validation: optional ``(X_val, y_val)``, evaluated after every epoch.
-        patience: early stopping: stop after this many epochs without the validation loss
-            improving by more than ``min_delta``, and return the best params seen.
+        patience: early stopping: stop after this many epochs without ``monitor`` improving
+            by more than ``min_delta``, and return the params (and statistics) of the best
+            epoch (``best_epoch``), not the last one.
         min_delta: the improvement that counts for early stopping.
         stats: initial batch-norm running statistics (default ``init_stats(net)``).
         shuffle: reshuffle every epoch (``False``: fixed order, e.g. full-batch descent).
@@ -385,6 +432,12 @@ def fit(
             over the whole run); returning ``True`` stops training at once, and a step whose
             loss is not finite then ends the run instead of raising.
         grad_norms: record per-layer gradient norms in the history.
+        monitor: what early stopping watches: ``"val_loss"`` (lower is better) or
+            ``"val_accuracy"`` (higher is better; classification heads).
+        label_smoothing: softmax and sigmoid heads: train on targets moved this far towards
+            the uniform distribution (see :func:`funcnet.losses.smooth_labels`), in [0, 1).
+        augment: a function ``(key, X) -> X`` applied to every training batch with that
+            batch's key (see :mod:`funcnet.augment`); validation data are left as they are.
 
     Returns:
         A :class:`FitResult`. ``history`` holds one entry per epoch run in each list:
@@ -425,6 +478,14 @@ def fit(
         if validation is None:
             raise ValueError("patience: early stopping needs validation=(X_val, y_val), got None")
     min_delta = checks.real(min_delta, "min_delta", low=0)
+    monitor = checks.choice(monitor, "monitor", ["val_loss", "val_accuracy"])
+    if monitor == "val_accuracy" and not HEADS[net.output].classifies:
+        raise ValueError(f"monitor: a net with output={net.output!r} has no accuracy to watch; use 'val_loss'")
+    label_smoothing = checks.real(label_smoothing, "label_smoothing", low=0, high=1, high_open=True)
+    if label_smoothing:
+        y = smooth_labels(y, net.sizes[-1], label_smoothing, head=net.output, dtype=net.dtype)
+    if augment is not None:
+        checks.function(augment, "augment", "a function (key, X) -> X")
     stats = init_stats(net) if stats is None else check_stats(net, stats)
     shuffle = checks.boolean(shuffle, "shuffle")
     grad_norms = checks.boolean(grad_norms, "grad_norms")
@@ -435,25 +496,29 @@ def fit(
 
     classifies = HEADS[net.output].classifies
     if resume is not None:
-        start = _resumed(net, resume, epochs, classifies, grad_norms, validation is not None)
+        start = _resumed(net, resume, epochs, classifies, grad_norms, validation is not None, monitor)
         if start.epoch == epochs or start.stopped:
             return resume
     step = make_train_step(net, optimizer, l2=l2, grad_norms=grad_norms)
+    _warn_if_the_schedule_ends_early(optimizer, epochs, steps_per_epoch(len(X), batch_size))
     dropout = net.needs_key
     # The in-order batches are views, made once, and only when some epoch walks in order.
     fixed = _batches(X, y, batch_size, None) if not shuffle else None
-    steps_per_epoch = -(-len(X) // batch_size)
+    per_epoch = steps_per_epoch(len(X), batch_size)
 
     def run_epoch(run: _Run, epoch: int) -> _Run:
-        batches = _epoch_batches(X, y, batch_size, shuffle, dropout, key, epoch, fixed)
-        state, metrics, stopped = _run_epoch(step, batches, run.state, epoch, on_step, epoch * steps_per_epoch)
+        batches = _epoch_batches(X, y, batch_size, shuffle, dropout, key, epoch, fixed, augment)
+        state, metrics, stopped = _run_epoch(step, batches, run.state, epoch, on_step, epoch * per_epoch)
         record = _record(epoch, metrics, classifies, grad_norms)
         best, waited, stop = run.best, run.waited, stopped
         if validation is not None and not stopped:
             record.update(_validate(net, state.params, state.stats, Xv, yv, classifies, epoch))
             if patience is not None:
-                if best is None or record["val_loss"] < best.value - min_delta:
-                    best, waited = Best(record["val_loss"], epoch + 1, state.params, state.stats), 0
+                value = record[monitor]
+                better = (value < best.value - min_delta if monitor == "val_loss"
+                          else value > best.value + min_delta) if best is not None else True
+                if better:
+                    best, waited = Best(value, epoch + 1, state.params, state.stats, monitor), 0
                 else:
                     waited += 1
                     stop = waited >= patience
@@ -502,7 +567,8 @@ def _history_keys(classifies: bool, grad_norms: bool, validation: bool) -> set:
         | ({"val_loss", "val_accuracy"} if validation and classifies else {"val_loss"} if validation else set())
 
 
-def _resumed(net, resume, epochs: int, classifies: bool, grad_norms: bool, validation: bool) -> FitState:
+def _resumed(net, resume, epochs: int, classifies: bool, grad_norms: bool, validation: bool,
+             monitor: str) -> FitState:
     """The state of the run that ``params`` (a FitResult) continues, checked."""
     state = checks.instance(resume.state, "params.state", FitState, "a FitState (from fit)")
     checks.instance(state.train, "params.state.train", TrainState, "a TrainState")
@@ -524,6 +590,8 @@ def _resumed(net, resume, epochs: int, classifies: bool, grad_norms: bool, valid
         best = checks.instance(state.best, "params.state.best", Best, "a Best or None")
         checks.integer(best.epoch, "params.state.best.epoch", low=1, high=done)
         checks.real(best.value, "params.state.best.value")
+        if best.monitor != monitor:
+            raise ValueError(f"monitor: the run being continued watched {best.monitor!r}, got {monitor!r}")
         check_params(net, best.params, "params.state.best.params")
         check_stats(net, best.stats, "params.state.best.stats")
     return state

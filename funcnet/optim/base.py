@@ -268,6 +268,17 @@ def _fold_plan(transforms) -> tuple[int, int] | None:
     return i, tail
 
 
+def schedules_of(optimizer) -> list:
+    """The schedules inside a funcnet optimizer (learning rates and scale factors that are
+    functions of the step), in order."""
+    if isinstance(optimizer, Chain):
+        return [s for t in optimizer.transforms for s in schedules_of(t)]
+    if isinstance(optimizer, Transform):
+        return [v for f in dataclasses.fields(optimizer) if callable(v := getattr(optimizer, f.name))
+                and f.name in ("lr", "schedule")]
+    return []
+
+
 def foreign_update(optimizer, grads, state, params, name: str):
     """A user's own optimizer's update, and a check of what it returns before anything uses it."""
     out = optimizer.update(grads, state, params)

@@ -1,0 +1,129 @@
+"""Data augmentation as pure, keyed functions of a batch: ``augment(key, X) -> new X``.
+
+:func:`funcnet.fit` takes one as ``augment=`` and calls it on every training batch with a key
+of that batch (derived from the run's key, the epoch and the batch), so the same key gives the
+same augmented batch and a run repeats bit for bit. Each augmenter is a small frozen dataclass
+(it prints, compares and pickles); :func:`chain` applies several in turn. The input is never
+changed; the output is a new array of its shape and dtype.
+
+>>> from funcnet.random import key
+>>> X = np.arange(2 * 9, dtype=np.float32).reshape(2, 9)   # two 3x3 images, one per row
+>>> shifted = Shift((3, 3), max_shift=1)(key(0), X)
+>>> shifted.shape, shifted.dtype, Shift((3, 3), 1)(key(0), X).tobytes() == shifted.tobytes()
+((2, 9), dtype('float32'), True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from . import checks
+from . import random as rnd
+
+__all__ = ["Shift", "FlipHorizontal", "Chain", "shifts", "flips", "chain"]
+
+
+def _images(X, shape):
+    n = len(X)
+    return X.reshape(n, *shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class Shift:
+    """Move each image by a random whole number of pixels, up to ``max_shift`` in each
+    direction (independently per image and axis), filling with ``fill``; see :func:`shifts`."""
+
+    image_shape: tuple
+    max_shift: int = 2
+    fill: float = 0.0
+
+    def __call__(self, key, X):
+        h, w = self.image_shape
+        s = self.max_shift
+        n = len(X)
+        offsets = rnd.generator(key).integers(-s, s + 1, size=(n, 2))
+        padded = np.full((n, h + 2 * s, w + 2 * s), self.fill, dtype=X.dtype)
+        padded[:, s:s + h, s:s + w] = _images(X, self.image_shape)
+        # Image i reads rows s - dy .. s - dy + h and columns s - dx .. s - dx + w of its padding.
+        rows = (s - offsets[:, 0])[:, None] + np.arange(h)[None, :]
+        cols = (s - offsets[:, 1])[:, None] + np.arange(w)[None, :]
+        out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+        return out.reshape(X.shape)
+
+
+def shifts(image_shape, max_shift: int = 2, fill: float = 0.0) -> Shift:
+    """Random shifts of images stored as rows (e.g. MNIST's 784 = 28 x 28 pixels).
+
+    Args:
+        image_shape: ``(height, width)`` of one image; a row holds ``height * width`` values.
+        max_shift: the largest move in pixels along each axis, an integer >= 1.
+        fill: the value of the pixels shifted in.
+
+    >>> from funcnet.random import key
+    >>> X = np.zeros((1, 9), np.float32); X[0, 4] = 1.0   # a dot in the middle of 3x3
+    >>> moved = shifts((3, 3), max_shift=1)(key(3), X).reshape(3, 3)
+    >>> float(moved.sum()), moved.shape
+    (1.0, (3, 3))
+    """
+    shape = _shape(image_shape)
+    return Shift(shape, checks.integer(max_shift, "max_shift", low=1, high=min(shape)), checks.real(fill, "fill"))
+
+
+@dataclasses.dataclass(frozen=True)
+class FlipHorizontal:
+    """Mirror each image left to right with probability ``p``; see :func:`flips`."""
+
+    image_shape: tuple
+    p: float = 0.5
+
+    def __call__(self, key, X):
+        flip = rnd.generator(key).random(len(X)) < self.p
+        images = _images(X, self.image_shape)
+        out = np.where(flip[:, None, None], images[:, :, ::-1], images)
+        return out.reshape(X.shape)
+
+
+def flips(image_shape, p: float = 0.5) -> FlipHorizontal:
+    """Random left-right mirror images (for datasets where that keeps the class, e.g. clothes).
+
+    >>> from funcnet.random import key
+    >>> X = np.array([[1.0, 2.0, 3.0, 4.0]])
+    >>> flips((2, 2), p=1.0)(key(0), X)
+    array([[2., 1., 4., 3.]])
+    """
+    return FlipHorizontal(_shape(image_shape), checks.real(p, "p", low=0, high=1))
+
+
+@dataclasses.dataclass(frozen=True)
+class Chain:
+    """Augmenters applied in turn, each with its own key; see :func:`chain`."""
+
+    augmenters: tuple
+
+    def __call__(self, key, X):
+        for k, a in zip(rnd.split(key, len(self.augmenters)), self.augmenters):
+            X = a(k, X)
+        return X
+
+
+def chain(*augmenters) -> Chain:
+    """Apply augmenters one after another (each drawing from its own child key).
+
+    >>> a = chain(shifts((28, 28), 2), flips((28, 28)))
+    >>> len(a.augmenters)
+    2
+    """
+    if not augmenters:
+        raise ValueError("augmenters: expected at least one, got none")
+    for i, a in enumerate(augmenters):
+        checks.function(a, f"augmenters[{i}]", "a function (key, X) -> X")
+    return Chain(tuple(augmenters))
+
+
+def _shape(image_shape) -> tuple:
+    checks.instance(image_shape, "image_shape", (tuple, list), "a pair (height, width)")
+    if len(image_shape) != 2:
+        raise ValueError(f"image_shape: expected a pair (height, width), got {checks.show(image_shape)}")
+    return tuple(checks.integer(v, "image_shape", low=1) for v in image_shape)
