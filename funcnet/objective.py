@@ -41,7 +41,8 @@ from .network import (
     check_X,
 )
 from ._ops import add_scaled
-from .tree import _map, global_norm, is_weight, sum_squares, tree_leaves, tree_map, tree_paths
+from .finite_differences import EPS, central_differences, relative_errors
+from .tree import _map, global_norm, is_weight, sum_squares, tree_leaves, tree_paths
 
 __all__ = ["loss", "grad", "value_and_grad", "evaluate", "gradcheck", "gradcheck_tree"]
 
@@ -215,15 +216,18 @@ def evaluate(net: Net, params, X, y, *, stats=None) -> dict:
     return out
 
 
-def gradcheck_tree(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: float = 1e-5):
+def gradcheck_tree(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: float = EPS):
     """Relative error of :func:`grad` against central differences, per leaf.
 
-    Every element of every leaf is perturbed by ``+-eps`` (in float64, whatever the net's
-    dtype) and ``(L(p + eps) - L(p - eps)) / (2 eps)`` is compared with backprop. The error of
+    Every element of every leaf is perturbed by ``+-eps`` and ``+-eps/2`` (in float64,
+    whatever the net's dtype), the two central differences are extrapolated to
+    ``(4 D(eps/2) - D(eps)) / 3`` and compared with backprop. The error of
     a leaf is ``|g - g_num| / max(|g| + |g_num|, 1e-3 |G|)`` in the Euclidean norm, with ``G``
     the whole analytic gradient: the floor keeps a leaf whose true gradient is exactly 0 (a
     bias cancelled by a following batch norm) from scoring rounding noise divided by rounding
-    noise. Dropout uses the same ``key`` (hence the same masks) in every evaluation.
+    noise. Dropout uses the same ``key`` (hence the same masks) in every evaluation. The
+    differences and the rule are :mod:`funcnet.finite_differences`', the routine behind
+    :func:`funcnet.testing.assert_grads_match` as well.
 
     Args:
         net, params, X, y, key, l2: as for :func:`loss`.
@@ -242,42 +246,23 @@ def gradcheck_tree(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: fl
     X, y, key, l2 = _checked(net, params, X, y, key, l2)
     eps = checks.real(eps, "eps", low=0, low_open=True)
     net64 = dataclasses.replace(net, dtype="float64")
-    # Our own C-ordered float64 copies: perturbing them in place through a flat view is safe,
-    # and reaches the array (a reshape of a Fortran-ordered leaf would be a copy).
-    p64 = _map(lambda a: np.array(a, dtype=np.float64, order="C"), params, ())
     X64 = X.astype(np.float64)
     y64 = y.astype(np.float64) if y.dtype.kind == "f" else y
+
+    def value(p):
+        return _value_and_grad(net64, p, X64, y64, key, l2, grad=False).value
+
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        p64 = _map(lambda a: a.astype(np.float64, copy=False), params, ())
         analytic = _value_and_grad(net64, p64, X64, y64, key, l2).grads
-    floor = max(1e-3 * global_norm(analytic), 1e-12)
-
-    def f():
-        return _value_and_grad(net64, p64, X64, y64, key, l2, grad=False).value
-
-    def check(leaf, g):
-        num = np.empty_like(leaf)
-        flat, nflat = leaf.reshape(-1), num.reshape(-1)
-        for j in range(flat.size):
-            old = flat[j]
-            flat[j] = old + eps
-            up = f()
-            flat[j] = old - eps
-            down = f()
-            flat[j] = old
-            nflat[j] = (up - down) / (2 * eps)
-        diff = np.linalg.norm(g - num)
-        scale = np.linalg.norm(g) + np.linalg.norm(num)
-        return float(diff / max(scale, floor))
-
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        errors = tree_map(check, p64, analytic)
+        errors = relative_errors(analytic, central_differences(value, params, eps=eps))
     for path, e in tree_paths(errors):
         if not math.isfinite(e):
             raise FloatingPointError(f"gradcheck: the loss overflowed in float64 at params{path}")
     return errors
 
 
-def gradcheck(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: float = 1e-5) -> float:
+def gradcheck(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: float = EPS) -> float:
     """The worst per-leaf relative error of backprop against central differences.
 
     Args:

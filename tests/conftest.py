@@ -12,12 +12,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402  (after the variable, which OpenBLAS reads when it loads)
 import pytest
-from hypothesis import settings
 
-settings.register_profile("default", deadline=None, max_examples=25)
-settings.register_profile("ci", deadline=None, max_examples=25, derandomize=True)
-# CI runs the same examples every time, so a red build is reproducible.
-settings.load_profile("ci" if os.environ.get("CI") else "default")
+from funcnet.testing import load_profile  # noqa: E402
+
+# funcnet.testing's profiles (its module docstring states the policy): "ci" when $CI is set,
+# derandomized so that a red build is red again on every run; "dev" otherwise, random and
+# with more examples; $HYPOTHESIS_PROFILE picks one by name.
+load_profile()
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import funcnet as fn
-from strategies import HIDDEN, OUTPUTS, problems, targets_for
+from funcnet.testing import assert_pure, nets, problems, random_batch
+from strategies import HIDDEN, OUTPUTS
 
 
 def _copy(tree):
@@ -33,7 +34,7 @@ def _same(a, b):
 # --- shapes ---
 
 
-@given(problems(depths=(1, 5), batch=(1, 64)))
+@given(problems(nets(depths=(1, 5), widths=(1, 9), dtypes=["float64"]), sizes=(1, 64)))
 def test_every_output_and_gradient_has_its_shape(problem):
     net, params, X, y, key = problem
     assert fn.tree_structure(params) == net.shapes()
@@ -76,14 +77,15 @@ def test_init_is_a_function_of_the_key():
 @given(data=st.data())
 def test_grad_matches_finite_differences(activation, output, data):
     net, params, X, y, key = data.draw(
-        problems(depths=(1, 4), widths=(1, 6), activations=[activation], outputs=[output], batch=(1, 12))
+        problems(nets(depths=(1, 4), widths=(1, 6), activations=[activation], outputs=[output], dtypes=["float64"]),
+                 sizes=(1, 12))
     )
     assert fn.gradcheck(net, params, X, y) < 1e-6
 
 
 @settings(max_examples=15)
-@given(problems(depths=(2, 4), widths=(2, 6), batch=(3, 12), activations=["tanh", "gelu", "sigmoid", "softplus"],
-                batchnorm=True, dropout=True))
+@given(problems(nets(depths=(2, 4), widths=(2, 6), activations=["tanh", "gelu", "sigmoid", "softplus"],
+                     batchnorm=None, dropout=(0.0, 0.25), dtypes=["float64"]), sizes=(3, 12)))
 def test_grad_matches_finite_differences_with_batchnorm_dropout_and_l2(problem):
     net, params, X, y, key = problem
     # A fixed key fixes the dropout masks, so the loss is a smooth function of the params.
@@ -155,24 +157,18 @@ def test_batchnorm_normalises_in_training_and_uses_running_stats_in_evaluation()
 
 
 @settings(max_examples=15)
-@given(problems(depths=(1, 3), batch=(1, 16), dropout=True, batchnorm=True))
+@given(problems(nets(depths=(1, 3), widths=(1, 9), batchnorm=None, dropout=(0.0, 0.25), dtypes=["float64"]),
+                sizes=(1, 16)))
 def test_public_calls_leave_arguments_bitwise_unchanged_and_repeat_exactly(problem):
     net, params, X, y, key = problem
-    before = _copy((params, X, y))
     stats = fn.init_stats(net)
-    calls = [
-        lambda: fn.forward(net, params, X, stats=stats),
-        lambda: fn.predict_proba(net, params, X, stats=stats),
-        lambda: fn.forward_train(net, params, X, key=key)[0],
-        lambda: fn.loss(net, params, X, y, key=key, l2=0.1),
-        lambda: fn.grad(net, params, X, y, key=key, l2=0.1),
-        lambda: fn.value_and_grad(net, params, X, y, key=key),
-        lambda: fn.sgd_step(0.1, params, fn.grad(net, params, X, y, key=key)),
-    ]
-    for call in calls:
-        first, second = call(), call()
-        assert _same((first,), (second,))
-        assert _same(before, (params, X, y))
+    grads = assert_pure(fn.grad, net, params, X, y, key=key, l2=0.1)
+    assert_pure(fn.forward, net, params, X, stats=stats)
+    assert_pure(fn.predict_proba, net, params, X, stats=stats)
+    assert_pure(fn.forward_train, net, params, X, key=key)
+    assert_pure(fn.loss, net, params, X, y, key=key, l2=0.1)
+    assert_pure(fn.value_and_grad, net, params, X, y, key=key)
+    assert_pure(fn.sgd_step, 0.1, params, grads)
 
 
 def test_backward_leaves_dlogits_and_caches_unchanged():
@@ -197,8 +193,8 @@ def test_backward_leaves_dlogits_and_caches_unchanged():
 def test_float32_stays_float32(activation, output):
     net = fn.Net((4, 6, 3), activation=activation, output=output, dtype="float32", batchnorm=True, dropout=0.2)
     params = fn.init(fn.random.key(0), net)
-    X = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
-    y = targets_for(net, 8, np.random.default_rng(1))
+    X, y = random_batch(fn.random.key(1), net, 8)
+    assert X.dtype == np.float32
     stats = fn.init_stats(net)
     assert fn.forward(net, params, X, stats=stats).dtype == np.float32
     assert fn.predict_proba(net, params, X, stats=stats).dtype == np.float32
