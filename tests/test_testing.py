@@ -408,14 +408,10 @@ def test_profiles_ci_is_derandomized_and_dev_draws_more(monkeypatch):
 
 
 def _readme_example() -> str:
-    for name in ("README.md", "README_testing_section.md"):
-        path = ROOT / name
-        if path.exists():
-            text = path.read_text()
-            if "<!-- testing-example -->" in text:
-                block = text.split("<!-- testing-example -->", 1)[1]
-                return re.search(r"```python\n(.*?)```", block, re.S).group(1)
-    raise AssertionError("no <!-- testing-example --> block in README.md or README_testing_section.md")
+    text = (ROOT / "README.md").read_text()
+    assert "<!-- testing-example -->" in text, "no <!-- testing-example --> block in README.md"
+    block = text.split("<!-- testing-example -->", 1)[1]
+    return re.search(r"```python\n(.*?)```", block, re.S).group(1)
 
 
 def test_readme_example():
