@@ -283,7 +283,8 @@ def matrix(a, name: str, *, columns: int | None = None, dtype=None, numeric: boo
     """A finite, non-empty 2-D array (rows, columns): inputs, logits, gradients of logits.
 
     With ``numeric`` (the default) booleans and integers are accepted as numbers; otherwise
-    only float arrays are. With ``dtype``, the array becomes that dtype (the params' dtype, so
+    only float arrays are. ``uint8`` is refused either way: it is what image files hold, and
+    raw pixels 0..255 would train silently and badly (scale them first). With ``dtype``, the array becomes that dtype (the params' dtype, so
     every computation runs in it); it is checked finite before and after the cast (a float64
     too large for float32 would become inf). The caller's array is returned as it is when
     nothing needs converting.
@@ -302,6 +303,12 @@ def matrix(a, name: str, *, columns: int | None = None, dtype=None, numeric: boo
         raise TypeError(f"{name}: expected a 2-D numeric array, got {type(a).__name__} ({e})") from None
     if a.dtype.kind not in ("biuf" if numeric else "f"):
         raise TypeError(f"{name}: expected a {'numeric' if numeric else 'float'} array, got dtype {a.dtype}")
+    if a.dtype == np.uint8:
+        # Raw pixels 0..255 train, but badly and silently; every image loader here yields uint8.
+        raise TypeError(
+            f"{name}: got uint8 values (raw pixels?); expected floats, e.g. "
+            f"funcnet.datasets.scale_images({name}) for [0, 1] or {name}.astype(np.float32)"
+        )
     if a.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array (rows, columns), got shape {a.shape}")
     if a.shape[0] == 0:

@@ -45,6 +45,7 @@ __all__ = [
     "load_idx",
     "mnist",
     "fashion_mnist",
+    "scale_images",
 ]
 
 
@@ -403,7 +404,8 @@ def mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = Tr
     Args:
         data_dir: directory holding ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
             ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``.
-        dtype: float dtype of the images.
+        dtype: float dtype of the images (scaled to [0, 1]), or ``uint8`` for the raw pixels
+            (scale them later with :func:`scale_images`, e.g. after a split).
         flatten: (n, 784) rows instead of (n, 28, 28) images.
         verify: check the files against ``SHA256SUMS`` in ``data_dir`` when it exists
             (files it does not list are not checked).
@@ -423,7 +425,7 @@ def mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = Tr
     FileNotFoundError: data_dir: /nonexistent/train-images-idx3-ubyte.gz is missing; expected train-images-idx3-ubyte.gz, t10k-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-labels-idx1-ubyte.gz
     """
     data_dir = Path(data_dir)
-    dt = _dtype(dtype)
+    dt = np.dtype(np.uint8) if _is_uint8(dtype) else _dtype(dtype)
     for name in _MNIST_FILES:
         if not (data_dir / name).is_file():
             raise FileNotFoundError(
@@ -443,12 +445,33 @@ def mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = Tr
             f"train {Xtr.shape} / {ytr.shape}, test {Xte.shape} / {yte.shape}"
         )
 
-    def scale(images):
-        out = (images.reshape(len(images), -1) if flatten else images).astype(dt)
-        out /= dt.type(255)
-        return out
+    def shaped(images):
+        images = images.reshape(len(images), -1) if flatten else images
+        return images if dt == np.uint8 else scale_images(images, dt)
 
-    return scale(Xtr), scale(Xte), ytr.astype(np.int64), yte.astype(np.int64)
+    return shaped(Xtr), shaped(Xte), ytr.astype(np.int64), yte.astype(np.int64)
+
+
+def _is_uint8(dtype) -> bool:
+    try:
+        return np.dtype(dtype) == np.uint8
+    except TypeError:
+        return False
+
+
+def scale_images(images, dtype=np.float32) -> np.ndarray:
+    """uint8 pixels 0..255 as ``dtype`` in [0, 1] (a new array).
+
+    >>> scale_images(np.array([[0, 51, 255]], np.uint8))
+    array([[0. , 0.2, 1. ]], dtype=float32)
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise TypeError(f"images: expected uint8 pixels, got dtype {images.dtype}")
+    dt = _dtype(dtype)
+    out = images.astype(dt)
+    out /= dt.type(255)
+    return out
 
 
 def fashion_mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = True,

@@ -166,3 +166,25 @@ def test_a_layer_without_params_still_trains_in_a_net():
     params = fn.init(fn.random.key(0), net)
     X, y = fn.datasets.xor()
     assert fn.gradcheck(net, params, X, y) < 1e-7
+
+
+def test_raw_uint8_pixels_are_refused_with_the_way_to_scale_them():
+    # uint8 is what every image file holds; 0..255 inputs would train silently and badly.
+    net = fn.Net((4, 3, 2))
+    params = fn.init(fn.random.key(0), net)
+    pixels = np.array([[0, 51, 255, 7], [1, 2, 3, 4]], np.uint8)
+    y = np.array([0, 1])
+    for call in (lambda: fn.forward(net, params, pixels),
+                 lambda: fn.loss(net, params, pixels, y),
+                 lambda: fn.fit(net, params, pixels, y, key=fn.random.key(1), epochs=1),
+                 lambda: fn.fit(net, params, pixels.astype(np.float32), y, key=fn.random.key(1), epochs=1,
+                                validation=(pixels, y))):
+        with pytest.raises(TypeError, match=r"got uint8 values \(raw pixels\?\); expected floats, "
+                                            r"e\.g\. funcnet\.datasets\.scale_images\("):
+            call()
+    # The documented scaling is exact, and other integer inputs remain numbers.
+    scaled = fn.datasets.scale_images(pixels)
+    assert scaled.dtype == np.float32 and scaled[0].tolist() == (pixels[0].astype(np.float32) / np.float32(255)).tolist()
+    assert scaled[0, 2] == 1.0 and scaled[0, 0] == 0.0
+    np.testing.assert_array_equal(fn.forward(net, params, pixels.astype(np.int64)),
+                                  fn.forward(net, params, pixels.astype(np.float32)))

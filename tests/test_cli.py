@@ -18,11 +18,13 @@ import termios
 import threading
 import time
 
+import numpy as np
 import pytest
 
 import funcnet as fn
 from funcnet import cli
 from funcnet import io as fio
+from funcnet.cli.data import run_keys
 
 RUN_FILES = {"params.npz", "history.json", "config.json", "summary.json"}
 
@@ -110,7 +112,8 @@ def test_train_writes_params_history_config_summary_and_plots(tmp_path):
     # The saved params give the reported test accuracy on the run's own test split.
     net, params, stats = fio.load(out / "params.npz")
     assert net.sizes == (2, 6, 2) and stats is None
-    Xtr, Xte, ytr, yte = cli.load_data(cli.resolve_config({}, config))
+    data = cli.load_data(cli.resolve_config({}, config))
+    Xte, yte = data.X_test, data.y_test
     acc = fn.accuracy(net, params, Xte, yte)
     assert summary["test_accuracy"] == acc and summary["test_samples"] == len(Xte) == 24
     assert f"test accuracy {acc:.4f} (24 samples), 4 epochs in" in r.stdout
@@ -362,8 +365,13 @@ def test_evaluate_reports_the_runs_test_accuracy(tmp_path):
     # Naming another dataset drops the run's sample count (digits takes none) and checks shapes.
     other = run("evaluate", "--params", "e/params.npz", "--dataset", "digits", cwd=tmp_path)
     assert other.returncode == 2 and "digits has 64 inputs" in other.stderr
-    assert f"test accuracy  {summary['test_accuracy']:.4f} (40 samples), test loss {summary['test_loss']:.4f}" in r.stdout
-    assert r.stdout.startswith("moons: net 2-8-2 relu")
+    lines = r.stdout.splitlines()
+    assert lines[0] == "moons: net 2-8-2 relu"
+    # The run's own splits: what it fit on, what it held out, and the test split.
+    assert lines[1].startswith("train accuracy      ") and "(144 samples the run trained on)" in lines[1]
+    assert lines[2].startswith("validation accuracy ") and "(16 samples of the training set" in lines[2]
+    assert lines[3] == (f"test accuracy       {summary['test_accuracy']:.4f} (40 samples), "
+                        f"test loss {summary['test_loss']:.4f}")
     # Without the config beside it, the dataset must be named; a mismatched one is refused.
     (tmp_path / "e" / "params.npz").rename(tmp_path / "p.npz")
     r = run("evaluate", "--params", "p.npz", cwd=tmp_path)
@@ -477,3 +485,77 @@ def test_an_interrupted_run_with_checkpoints_says_how_to_go_on(tmp_path):
     assert rc == 130
     assert "interrupted; x holds the checkpoint after epoch" in err and "funcnet train --resume x" in err
     assert (tmp_path / "x" / "checkpoint.npz").is_file() and (tmp_path / "x" / "config.json").is_file()
+
+
+# --- training features: each flag reaches fit as a user of the library would pass it ---
+
+
+def test_training_flags_give_the_params_of_the_equivalent_library_call(tmp_path, monkeypatch):
+    # In-process: the flags are parsed, the data split, the schedule counted in epochs; the
+    # same fit written by hand with the library must give the same params, bit for bit.
+    monkeypatch.chdir(tmp_path)
+    flags = ["--dataset", "digits", "--hidden", 16, "--epochs", 3, "--batch-size", 64, "--lr", 0.003,
+             "--optimizer", "adamw", "--weight-decay", 0.05, "--schedule", "cosine", "--warmup-epochs", 1,
+             "--label-smoothing", 0.1, "--shift", 1, "--flip", "--seed", 4, "--no-plots", "--quiet"]
+    assert cli.main(["train", *map(str, flags), "--out", "r"]) == 0
+    config = _read(tmp_path / "r" / "config.json")
+    assert (config["schedule"], config["warmup_epochs"], config["weight_decay"]) == ("cosine", 1, 0.05)
+    assert (config["label_smoothing"], config["shift"], config["flip"]) == (0.1, 1, True)
+
+    data, keys = cli.load_data(cli.resolve_config({}, config)), run_keys(4)
+    per_epoch = fn.steps_per_epoch(len(data.X), 64)
+    assert (len(data.X), per_epoch) == (1366, 22)  # digits less its test and validation splits
+    lr = fn.schedules.linear_warmup(fn.schedules.cosine(0.003, 2 * per_epoch), per_epoch)
+    net = fn.Net((64, 16, 10), activation="relu")
+    expected = fn.fit(net, fn.init(keys["init"], net), data.X, data.y, key=keys["fit"],
+                      optimizer=fn.optim.adamw(lr, weight_decay=0.05), epochs=3, batch_size=64,
+                      validation=data.validation, label_smoothing=0.1,
+                      augment=fn.augment.chain(fn.augment.shifts((8, 8), 1), fn.augment.flips((8, 8))))
+    _, params, _ = fio.load(tmp_path / "r" / "params.npz")
+    fn.testing.assert_trees_close(params, expected.params, rtol=0)
+
+    # Any one feature left out changes the result: the flags are not ignored.
+    for drop in (["--flip"], ["--label-smoothing", "0.1"], ["--weight-decay", "0.05"]):
+        rest = [str(f) for f in flags]
+        i = rest.index(drop[0])
+        del rest[i:i + len(drop)]
+        assert cli.main(["train", *rest, "--out", "o"]) == 0
+        _, other, _ = fio.load(tmp_path / "o" / "params.npz")
+        assert not np.array_equal(other[0]["W"], params[0]["W"]), drop
+
+
+def test_early_stopping_watches_validation_accuracy_with_min_delta_and_keeps_the_best(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = ["train", "--dataset", "moons", "--n-samples", "400", "--hidden", "8", "--epochs", "20",
+            "--no-plots", "--quiet", "--monitor", "val_accuracy", "--patience", "2"]
+    # No gain of 0.5 in accuracy is possible after the first epoch: stop after two more, keep epoch 1.
+    assert cli.main([*base, "--min-delta", "0.5", "--out", "a"]) == 0
+    history, summary = _read(tmp_path / "a" / "history.json"), _read(tmp_path / "a" / "summary.json")
+    assert history["epoch"] == [1, 2, 3] and summary["best_epoch"] == 1
+    config = _read(tmp_path / "a" / "config.json")
+    data = cli.load_data(cli.resolve_config({}, config))
+    net, params, _ = fio.load(tmp_path / "a" / "params.npz")
+    # The params kept are epoch 1's: their validation accuracy is the one recorded for epoch 1.
+    assert fn.accuracy(net, params, *data.validation) == history["val_accuracy"][0]
+    assert cli.main([*base, "--out", "b"]) == 0
+    history = _read(tmp_path / "b" / "history.json")
+    best = _read(tmp_path / "b" / "summary.json")["best_epoch"]
+    assert history["val_accuracy"][best - 1] == max(history["val_accuracy"])
+    assert len(history["epoch"]) < 20 and len(history["epoch"]) - best == 2
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--optimizer", "sgd", "--weight-decay", "0.1"], "weight_decay: only adamw takes a weight decay"),
+    (["--shift", "2"], "shift: augmentation moves images; moons holds points, not images"),
+    (["--warmup-epochs", "9"], "warmup_epochs: expected an integer in [0, 3], got 9"),
+    (["--label-smoothing", "1"], "label_smoothing: expected a finite number in [0, 1)"),
+    (["--monitor", "train_loss"], "argument --monitor: invalid choice: 'train_loss'"),
+    (["--schedule", "step"], "argument --schedule: invalid choice: 'step'"),
+    (["--min-delta", "-0.1"], "min_delta: expected a finite number >= 0"),
+])
+def test_bad_training_flags_exit_2(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", *map(str, TINY), *args, "--out", "x"])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -101,9 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_float, help="learning rate")
     t.add_argument("--epochs", type=_positive_int, help="passes over the training data")
     t.add_argument("--val-fraction", type=_float,
-                   help="fraction of the training data held out for validation curves (0: none)")
+                   help="fraction of the training data held out for validation (0: none); the test "
+                        "set is used once, for the final figure")
     t.add_argument("--patience", type=_positive_int,
-                   help="early stopping after this many epochs without validation improvement")
+                   help="early stopping: stop after this many epochs without --monitor improving by "
+                        "--min-delta, and keep the params of the best epoch (not the last)")
+    t.add_argument("--monitor", choices=["val_loss", "val_accuracy"],
+                   help="what early stopping watches on the validation split (default val_loss)")
+    t.add_argument("--min-delta", type=_float, help="the improvement that counts for early stopping")
+    t.add_argument("--schedule", choices=["constant", "cosine", "linear"],
+                   help="learning rate over the run: constant, or cosine/linear decay to 0 at the last "
+                        "epoch (counted in epochs; the steps follow from the data)")
+    t.add_argument("--warmup-epochs", type=_nonneg_int, metavar="N",
+                   help="rise linearly from 0 to --lr over the first N epochs, then --schedule")
+    t.add_argument("--weight-decay", type=_float, help="adamw's decoupled weight decay (default 0.01)")
+    t.add_argument("--label-smoothing", type=_float, metavar="A",
+                   help="train on labels moved A of the way towards uniform (e.g. 0.1)")
+    t.add_argument("--shift", type=_nonneg_int, metavar="PIXELS",
+                   help="image datasets: move each training image by up to this many pixels, at random")
+    t.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="image datasets: mirror half the training images left to right")
     t.add_argument("--seed", type=_nonneg_int, help="seed of every random choice of the run")
     t.add_argument("--out", metavar="DIR", default=None,
                    help="directory for the run (default: runs/DATASET)")
@@ -114,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in DIR (killed or finished) from its checkpoint, to --epochs "
                         "in all; its other settings come from DIR/config.json")
     t.add_argument("--no-plots", action="store_true", help="do not draw plots")
+    t.add_argument("--tsne", action="store_true",
+                   help="also draw the hidden layer by t-SNE (slow: up to a minute); PCA is always drawn")
     loud = t.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     loud.add_argument("-v", "--verbose", action="store_true", help="one summary line per epoch")

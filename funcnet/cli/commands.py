@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, io, optim
+from .. import __version__, augment, io, optim, schedules
 from .. import random as rnd
 from ..network import Net, accuracy, init
 from ..objective import evaluate, gradcheck_tree
-from ..train import fit
-from .config import CONFIG_KEYS, SHAPES, UsageError, read_json, resolve_config
-from .data import load_data, run_keys, split_validation
+from ..train import fit, steps_per_epoch
+from .config import CONFIG_KEYS, IMAGE_SHAPES, SHAPES, UsageError, read_json, resolve_config
+from .data import load_data, run_keys
 from .report import duration, importable, progress, write_plots
 from .rundir import check_out, clear_stale, make_temporary, publish, write_json
 
@@ -46,9 +46,27 @@ def _net(cfg) -> Net:
                    dtype=cfg["dtype"], dropout=cfg["dropout"], batchnorm=cfg["batchnorm"])
 
 
-def _optimizer(cfg, lr=None):
+def _optimizer(cfg, per_epoch: int = 1):
+    """The run's optimizer; its learning-rate schedule counts epochs of ``per_epoch`` steps."""
+    steps, warmup = cfg["epochs"] * per_epoch, cfg["warmup_epochs"] * per_epoch
     with core_errors():
-        return getattr(optim, cfg["optimizer"])(cfg["lr"] if lr is None else lr)
+        lr = {"constant": lambda: cfg["lr"],
+              "cosine": lambda: schedules.cosine(cfg["lr"], max(1, steps - warmup)),
+              "linear": lambda: schedules.linear(cfg["lr"], 0.0, max(1, steps - warmup))}[cfg["schedule"]]()
+        if warmup:
+            lr = schedules.linear_warmup(lr, warmup)
+        make = getattr(optim, cfg["optimizer"])
+        if cfg["optimizer"] == "adamw" and cfg["weight_decay"] is not None:
+            return make(lr, weight_decay=cfg["weight_decay"])
+        return make(lr)
+
+
+def _augment(cfg):
+    shape = IMAGE_SHAPES.get(cfg["dataset"])
+    parts = ([augment.shifts(shape, cfg["shift"])] if cfg["shift"] else []) + \
+            ([augment.flips(shape)] if cfg["flip"] else [])
+    with core_errors():
+        return None if not parts else parts[0] if len(parts) == 1 else augment.chain(*parts)
 
 
 def _settings(args) -> dict:
@@ -64,12 +82,14 @@ def train(args) -> int:
         check_out(out)
         previous = None
     clear_stale(out)
-    net, optimizer = _net(cfg), _optimizer(cfg)
+    net, _ = _net(cfg), _optimizer(cfg)  # the settings the core checks fail here, before any data
     if previous is not None and previous.net != net:
         raise UsageError(f"resume: the checkpoint's net {previous.net} is not the net of its config.json")
     keys = run_keys(cfg["seed"])
-    Xtr, Xte, ytr, yte = load_data(cfg)
-    Xfit, yfit, validation = split_validation(cfg, Xtr, ytr)
+    data = load_data(cfg)
+    Xfit, yfit, validation = data.X, data.y, data.validation
+    with core_errors():
+        optimizer = _optimizer(cfg, steps_per_epoch(len(Xfit), cfg["batch_size"]))
     result = previous.result if previous is not None else None
     every = cfg["checkpoint_every"] or cfg["epochs"]
     stored = {**cfg, "funcnet_version": __version__}
@@ -86,7 +106,9 @@ def train(args) -> int:
                 result = fit(net, result if result is not None else init(keys["init"], net), Xfit, yfit,
                              key=keys["fit"], optimizer=optimizer, epochs=min(done + every, cfg["epochs"]),
                              batch_size=cfg["batch_size"], l2=cfg["l2"], validation=validation,
-                             patience=cfg["patience"], callback=callback)
+                             patience=cfg["patience"], monitor=cfg["monitor"], min_delta=cfg["min_delta"],
+                             label_smoothing=cfg["label_smoothing"], augment=_augment(cfg),
+                             callback=callback)
             if cfg["checkpoint_every"] and not (result.state.epoch >= cfg["epochs"] or result.state.stopped):
                 _publish_run(out, stored, net, result)
                 saved = result.state.epoch
@@ -97,6 +119,7 @@ def train(args) -> int:
     finally:
         close()
     seconds = time.perf_counter() - start
+    Xte, yte = data.X_test, data.y_test
     test = evaluate(net, result.params, Xte, yte, stats=result.stats)
     summary = {
         "dataset": cfg["dataset"], "sizes": list(net.sizes),
@@ -110,7 +133,7 @@ def train(args) -> int:
             return "plots: off (--no-plots)"
         if not importable("matplotlib"):
             return "plots: skipped, matplotlib is not installed (pip install 'funcnet[plot]')"
-        return "plots: " + ", ".join(write_plots(tmp, cfg, net, result, (Xtr, Xte, ytr, yte), keys["plot"]))
+        return "plots: " + ", ".join(write_plots(tmp, cfg, net, result, data, keys["plot"], tsne=args.tsne))
 
     note = _publish_run(out, stored, net, result, summary=summary, finish=finish)
     try:
@@ -199,7 +222,7 @@ def evaluate_run(args) -> int:
     run = read_json(beside, "config") if beside.is_file() else {}
     if args.dataset is not None and args.dataset != run.get("dataset"):
         run = {"seed": run["seed"]} if "seed" in run else {}  # another dataset's sizes do not apply
-    settings = {k: run[k] for k in ("dataset", "data_dir", "n_samples", "seed") if k in run}
+    settings = {k: run[k] for k in ("dataset", "data_dir", "n_samples", "seed", "val_fraction") if k in run}
     settings.update({k: v for k, v in {"dataset": args.dataset, "data_dir": args.data_dir,
                                        "n_samples": args.n_samples, "seed": args.seed}.items()
                      if v is not None})
@@ -211,12 +234,16 @@ def evaluate_run(args) -> int:
     if n_in != net.sizes[0] or n_classes > net.sizes[-1]:
         raise UsageError(f"dataset: the params are for a {'-'.join(map(str, net.sizes))} net, but "
                          f"{cfg['dataset']} has {n_in} inputs and {n_classes} classes")
-    Xtr, Xte, ytr, yte = load_data(cfg)
-    train_acc = accuracy(net, params, Xtr, ytr, stats=stats)
-    test = evaluate(net, params, Xte, yte, stats=stats)
+    data = load_data(cfg)
     print(f"{cfg['dataset']}: net {'-'.join(map(str, net.sizes))} {net.activation}")
-    print(f"train accuracy {train_acc:.4f} ({len(Xtr)} samples)")
-    print(f"test accuracy  {test['accuracy']:.4f} ({len(Xte)} samples), test loss {test['loss']:.4f}")
+    print(f"train accuracy      {accuracy(net, params, data.X, data.y, stats=stats):.4f} "
+          f"({len(data.X)} samples the run trained on)")
+    if data.validation is not None:
+        Xv, yv = data.validation
+        print(f"validation accuracy {accuracy(net, params, Xv, yv, stats=stats):.4f} "
+              f"({len(Xv)} samples of the training set the run held out)")
+    test = evaluate(net, params, data.X_test, data.y_test, stats=stats)
+    print(f"test accuracy       {test['accuracy']:.4f} ({len(data.X_test)} samples), test loss {test['loss']:.4f}")
     return EXIT_OK
 
 
@@ -273,8 +300,8 @@ def lr_find(args) -> int:
         if not Path(args.plot).parent.is_dir():
             raise UsageError(f"plot: no such folder for {args.plot!r}")
     net = _net(cfg)
-    Xtr, Xte, ytr, yte = load_data(cfg)
-    Xfit, yfit, _ = split_validation(cfg, Xtr, ytr)
+    data = load_data(cfg)
+    Xfit, yfit = data.X, data.y
     keys = run_keys(cfg["seed"])
     with core_errors():
         result = find(net, init(keys["init"], net), Xfit, yfit, key=keys["fit"],

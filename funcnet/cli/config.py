@@ -42,10 +42,20 @@ _COMMON = {
     "batchnorm": False,
     "val_fraction": 0.1,
     "patience": None,
+    "monitor": "val_loss",
+    "min_delta": 0.0,
+    "schedule": "constant",
+    "warmup_epochs": 0,
+    "weight_decay": None,
+    "label_smoothing": 0.0,
+    "shift": 0,
+    "flip": False,
     "dtype": "float32",
     "seed": 0,
     "checkpoint_every": None,
 }
+
+SCHEDULES = ("constant", "cosine", "linear")
 
 #: Per-dataset defaults (on top of the common ones): each trains to a good test accuracy
 #: within seconds on a laptop CPU.
@@ -134,6 +144,14 @@ def _check(cfg: dict) -> None:
     cfg["seed"] = checks.integer(cfg["seed"], "seed", low=0)  # the command line makes the keys
     cfg["val_fraction"] = checks.real(cfg["val_fraction"], "val_fraction", low=0, high=1, high_open=True)
     checks.integer(cfg["epochs"], "epochs", low=1)  # the command line splits the run into pieces
+    checks.choice(cfg["schedule"], "schedule", SCHEDULES)
+    cfg["warmup_epochs"] = checks.integer(cfg["warmup_epochs"], "warmup_epochs", low=0, high=cfg["epochs"])
+    if cfg["weight_decay"] is not None and cfg["optimizer"] != "adamw":
+        raise ValueError(f"weight_decay: only adamw takes a weight decay (use l2 with {cfg['optimizer']!r})")
+    cfg["shift"] = checks.integer(cfg["shift"], "shift", low=0)
+    checks.boolean(cfg["flip"], "flip")
+    if (cfg["shift"] or cfg["flip"]) and cfg["dataset"] not in IMAGE_SHAPES:
+        raise ValueError(f"shift: augmentation moves images; {cfg['dataset']} holds points, not images")
     if cfg["checkpoint_every"] is not None:
         checks.integer(cfg["checkpoint_every"], "checkpoint_every", low=1)
     if cfg["patience"] is not None and cfg["val_fraction"] == 0:

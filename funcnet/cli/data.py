@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .. import datasets as ds
 from .. import random as rnd
 from .config import GENERATED_DATASETS, UsageError
 
-__all__ = ["run_keys", "load_data", "split_validation"]
+__all__ = ["run_keys", "load_data", "Data"]
 
 
 def run_keys(seed: int) -> dict:
@@ -16,22 +18,37 @@ def run_keys(seed: int) -> dict:
     return dict(zip(("data", "split", "init", "fit", "plot"), rnd.split(rnd.key(seed), 5)))
 
 
-def load_data(cfg: dict):
-    """The dataset of a run as ``(Xtr, Xte, ytr, yte)`` in the run's dtype.
+class Data(NamedTuple):
+    """A run's data: what it trains on, what it validates on (or None), and the test set."""
+
+    X: np.ndarray
+    y: np.ndarray
+    validation: tuple | None
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load_data(cfg: dict) -> Data:
+    """The dataset of a run, split, in the run's dtype.
 
     Generated datasets are drawn from the run's seed and split 80/20 by a seeded permutation;
-    ``xor`` (four points) is its own test set; digits and the IDX datasets come split.
+    ``xor`` (four points) is its own test set; digits and the IDX datasets come split. Then
+    ``val_fraction`` of the training data is held out for validation (seeded). The IDX images
+    are split as bytes and scaled to [0, 1] afterwards, so no more than one float copy of the
+    training images is ever held.
 
     Raises:
         UsageError: when the data cannot be read (e.g. a wrong ``data_dir``).
 
     >>> from funcnet.cli.config import resolve_config
-    >>> Xtr, Xte, ytr, yte = load_data(resolve_config({"dataset": "xor"}))
-    >>> Xtr.shape, Xte.shape, Xtr.dtype
-    ((4, 2), (4, 2), dtype('float32'))
+    >>> d = load_data(resolve_config({"dataset": "xor"}))
+    >>> d.X.shape, d.X_test.shape, d.X.dtype, d.validation
+    ((4, 2), (4, 2), dtype('float32'), None)
     """
     name = cfg["dataset"]
     keys = run_keys(cfg["seed"])
+    dt = np.dtype(cfg["dtype"])
+    scale = None
     if name == "xor":
         X, y = ds.xor()
         Xtr, Xte, ytr, yte = X, X, y, y
@@ -49,21 +66,30 @@ def load_data(cfg: dict):
     else:
         loader = ds.mnist if name == "mnist" else ds.fashion_mnist
         try:
-            Xtr, Xte, ytr, yte = loader(cfg["data_dir"])
+            Xtr, Xte, ytr, yte = loader(cfg["data_dir"], dtype=np.uint8)
         except FileNotFoundError as e:
             raise UsageError(str(e)) from None  # already names data_dir and the files expected
         except (OSError, ValueError) as e:
             raise UsageError(f"data_dir: cannot read {name} from {cfg['data_dir']!r} ({e})") from None
-    dt = np.dtype(cfg["dtype"])
-    return Xtr.astype(dt, copy=False), Xte.astype(dt, copy=False), ytr, yte
+        scale = ds.scale_images
+    fit_part, validation = _split(cfg, Xtr, ytr)
+    del Xtr  # the parts are copies: let the whole go before the floats are made
+
+    def floats(X):
+        return scale(X, dt) if scale is not None else X.astype(dt, copy=False)
+
+    X, y = fit_part
+    if validation is not None:
+        validation = (floats(validation[0]), validation[1])
+    return Data(floats(X), y, validation, floats(Xte), yte)
 
 
-def split_validation(cfg: dict, Xtr, ytr):
-    """Hold out ``val_fraction`` of the training data (seeded), or none: ``(X, y, validation)``."""
+def _split(cfg: dict, Xtr, ytr):
+    """Hold out ``val_fraction`` of the training data (seeded), or none: ``((X, y), validation)``."""
     frac = cfg["val_fraction"]
     n_val = int(round(frac * len(Xtr)))
     if frac == 0 or n_val < 1 or n_val >= len(Xtr):
-        return Xtr, ytr, None
+        return (Xtr, ytr), None
     perm = rnd.permutation(rnd.fold_in(run_keys(cfg["seed"])["split"], 1), len(Xtr))
     val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    return Xtr[train], ytr[train], (Xtr[val], ytr[val])
+    return (Xtr[train], ytr[train]), (Xtr[val], ytr[val])

@@ -78,11 +78,15 @@ def importable(module: str) -> bool:
     return True
 
 
-def write_plots(folder: Path, cfg, net, result, data, key) -> list:
-    """Draw the plots that fit the run's dataset into ``folder``; return the file names."""
+def write_plots(folder: Path, cfg, net, result, data, key, *, tsne: bool = False) -> list:
+    """Draw the plots that fit the run's dataset into ``folder``; return the file names.
+
+    The hidden layer is drawn by PCA, a matter of milliseconds; t-SNE (seconds to a minute
+    for 1000 points) only when asked for.
+    """
     from .. import plot
 
-    Xtr, Xte, ytr, yte = data
+    Xtr, Xte, ytr, yte = data.X, data.X_test, data.y, data.y_test
     params, stats, history = result.params, result.stats, result.history
     written = []
 
@@ -114,8 +118,7 @@ def write_plots(folder: Path, cfg, net, result, data, key) -> list:
     if net.n_layers > 1:
         m = min(len(Xte), 1000)
         # t-SNE needs scikit-learn, and says nothing about a handful of points.
-        tsne = m >= 20 and importable("sklearn.manifold")
-        methods = ("pca", "tsne") if tsne else ("pca",)
+        methods = ("pca", "tsne") if tsne and m >= 20 and importable("sklearn.manifold") else ("pca",)
         save(plot.hidden_projection(net, params, Xte[:m], yte[:m], layer=-2, methods=methods,
                                     key=key, stats=stats),
              "hidden.png")
