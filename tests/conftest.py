@@ -27,3 +27,31 @@ def _strict_numpy():
     # Underflow to 0 is how exp(-1e4) is meant to end, so it stays quiet.
     with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
         yield
+
+
+def write_fake_mnist(folder, n_train: int = 300, n_test: int = 100, seed: int = 0):
+    """Small, learnable stand-ins for the four MNIST IDX files (the real ones are not needed).
+
+    Class ``c`` is a bright 5x5 square at one of ten places, on noise; the files are gzipped
+    IDX, as published. Returns ``folder``.
+    """
+    from funcnet.datasets import save_idx
+
+    rng = np.random.default_rng(seed)
+    for part, n in (("train", n_train), ("t10k", n_test)):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 150, (n, 28, 28)).astype(np.uint8)
+        for i, c in enumerate(y):
+            r, col = 3 + 8 * (c // 4), 2 + 6 * (c % 4)
+            images[i, r:r + 5, col:col + 5] = rng.integers(100, 256, (5, 5))
+        save_idx(folder / f"{part}-images-idx3-ubyte.gz", images)
+        save_idx(folder / f"{part}-labels-idx1-ubyte.gz", y)
+    return folder
+
+
+@pytest.fixture
+def fake_mnist(tmp_path):
+    """A folder holding small generated MNIST-format files (see :func:`write_fake_mnist`)."""
+    folder = tmp_path / "mnist-like"
+    folder.mkdir()
+    return write_fake_mnist(folder)

@@ -300,3 +300,30 @@ def test_real_mnist_files():
     assert np.bincount(ytr).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert np.bincount(yte).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert abs(float(Xtr.mean()) - 33.318 / 255) < 0.0005 and abs(float(Xte.mean()) - 33.791 / 255) < 0.0005
+
+
+def test_save_idx_writes_what_load_idx_reads_for_every_idx_type(tmp_path):
+    rng = np.random.default_rng(1)
+    codes = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}
+    for dtype, code in codes.items():
+        a = (rng.normal(size=(3, 4, 2)) * 50).astype(dtype)
+        for name in ("a.gz", "a.idx"):
+            path = ds.save_idx(tmp_path / name, a)
+            back = ds.load_idx(path)
+            assert back.dtype == dtype and back.dtype.isnative
+            np.testing.assert_array_equal(back, a)
+        assert (tmp_path / "a.gz").read_bytes()[:2] == b"\x1f\x8b"
+        assert (tmp_path / "a.idx").read_bytes()[:16] == bytes([0, 0, code, 3, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 2])
+    # MNIST's own magic numbers, and the same array gives the same bytes (no timestamp in the gzip).
+    labels = np.arange(10, dtype=np.uint8)
+    assert ds.save_idx(tmp_path / "l", labels).read_bytes()[:4] == (2049).to_bytes(4, "big")
+    first = ds.save_idx(tmp_path / "l.gz", labels).read_bytes()
+    assert ds.save_idx(tmp_path / "l.gz", labels).read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gz", "a.idx", "l", "l.gz"]
+    with pytest.raises(TypeError, match="array: expected one of IDX's types .* got dtype int64"):
+        ds.save_idx(tmp_path / "b", np.arange(3))
+    with pytest.raises(ValueError, match=r"array: expected 1 to 255 dimensions .* got shape \(\)"):
+        ds.save_idx(tmp_path / "b", np.uint8(3))
+    with pytest.raises(TypeError, match="compress: expected True or False"):
+        ds.save_idx(tmp_path / "b", labels, compress="yes")
+    assert not (tmp_path / "b").exists()

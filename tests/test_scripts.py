@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +14,10 @@ import pytest
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
-def run(name: str) -> str:
+def run(name: str, *args) -> str:
     env = dict(os.environ, MPLBACKEND="Agg")
-    proc = subprocess.run([sys.executable, str(SCRIPTS / name)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    proc = subprocess.run([sys.executable, str(SCRIPTS / name), *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -68,3 +70,27 @@ def test_optimizers_table_lists_all_five_on_both_problems():
         assert sum(line.split()[0] == name for line in out.splitlines() if line.strip()) == 2
     adam_rows = [line.split() for line in out.splitlines() if line.strip().startswith("adam")]
     assert all(float(r[-1]) >= 0.97 for r in adam_rows)
+
+
+@pytest.mark.parametrize("script, dataset", [("mnist.py", "mnist"), ("fashion_mnist.py", "fashion-mnist")])
+def test_image_recipes_print_what_their_funcnet_train_command_reaches(tmp_path, fake_mnist, script, dataset):
+    # On small generated IDX files: the script's figures are those of the command it prints.
+    out = run(script, "--data-dir", fake_mnist, "--epochs", 3)
+    assert out == run(script, "--data-dir", fake_mnist, "--epochs", 3)
+    command = next(line for line in out.splitlines() if line.startswith("same run: funcnet train "))
+    args = shlex.split(command.removeprefix("same run: funcnet train "))
+    proc = subprocess.run([sys.executable, "-m", "funcnet", "train", *args, "--no-plots", "--quiet",
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert (summary["dataset"], summary["epochs_run"], summary["train_samples"]) == (dataset, 3, 270)
+    line = (f"{dataset}: test accuracy {summary['test_accuracy']:.4f} ({summary['test_samples']} samples), "
+            f"test loss {summary['test_loss']:.4f}")
+    assert line in out.splitlines()
+    assert summary["test_accuracy"] >= 0.3  # ten classes: well above chance after nine steps
+
+
+def test_image_recipes_skip_cleanly_without_the_data(tmp_path):
+    for script in ("mnist.py", "fashion_mnist.py"):
+        out = run(script, "--data-dir", tmp_path / "absent")
+        assert out.startswith("skipped: ") and "train-images-idx3-ubyte.gz is missing" in out
