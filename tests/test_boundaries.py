@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import funcnet as fn
-from funcnet import optim
+from funcnet import checks, optim
 from funcnet.cli.config import UsageError, resolve_config
 
 
@@ -166,3 +166,84 @@ def test_a_layer_without_params_still_trains_in_a_net():
     params = fn.init(fn.random.key(0), net)
     X, y = fn.datasets.xor()
     assert fn.gradcheck(net, params, X, y) < 1e-7
+
+
+# --- found by tests/test_fuzz.py: the vocabulary of checks ---
+
+
+def test_numpy_time_spans_are_not_numbers():
+    # NumPy registers timedelta64 as an integer: int() of one then failed deep inside.
+    with pytest.raises(TypeError, match=r"^seed: expected an integer >= 0, got np.timedelta64"):
+        fn.random.key(np.timedelta64(3, "s"))
+    with pytest.raises(TypeError, match=r"^lr: expected a finite number > 0"):
+        optim.sgd(np.timedelta64(1, "s"))
+
+
+def test_dtype_spellings_numpy_deprecates_or_cannot_read_are_named():
+    key = fn.random.key(0)
+    with pytest.raises(TypeError, match=r"^dtype: expected float32 or float64, got np.str_\('a'\)"):
+        fn.random.normal(key, 3, np.str_("a"))  # NumPy 2 warns about 'a' (an error in this suite)
+    deep = [1.0]
+    for _ in range(3000):
+        deep = [deep]
+    with pytest.raises(TypeError, match="^dtype: expected float32 or float64"):
+        fn.datasets.xor(deep)  # NumPy's dtype parser recursed through it
+
+
+def test_leaves_in_another_byte_order_are_named_not_left_to_numpy():
+    p = ({"W": np.ones((2, 2)), "b": np.zeros(2)},)
+    big = ({"W": np.ones((2, 2)), "b": np.zeros(2).astype(">f8")},)
+    with pytest.raises(ValueError, match=r"^grads\[0\]\['b'\]: expected an array in native byte order, got dtype >f8"):
+        optim.add_decayed_weights(0.1).update(big, optim.CountState(0), p)
+    with pytest.raises(ValueError, match=r"^params\[0\]\['b'\]: expected an array in native byte order"):
+        optim.apply_updates(big, p)
+
+
+# --- trees ---
+
+
+def _holding_itself():
+    a = [np.ones(1)]
+    a.append(a)
+    return a
+
+
+def test_trees_that_hold_themselves_or_nest_too_deeply_are_named():
+    with pytest.raises(ValueError, match="^tree: expected a tree of tuples, lists and dicts, got one nested too deeply"):
+        fn.tree_leaves(_holding_itself())
+    net = fn.Net((2, 2), dtype="float64")
+    deep = fn.init(fn.random.key(0), net)
+    for _ in range(3000):
+        deep = (deep,)
+    with pytest.raises(ValueError, match="^params: expected a tree"):
+        fn.forward(net, deep, np.ones((1, 2)))
+    with pytest.raises(ValueError, match="^grads: expected a tree"):
+        optim.sgd(0.1).update(_holding_itself(), optim.CountState(0), None)
+
+
+def test_dict_keys_that_do_not_sort_together_are_named():
+    with pytest.raises(TypeError, match="^tree: expected dicts whose keys sort together"):
+        fn.tree_leaves({1: np.ones(1), "a": np.ones(1)})
+    net = fn.Net((2, 2), dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    odd = ({**params[0], 1: np.zeros(2)},)
+    with pytest.raises(TypeError, match="^params: expected dicts whose keys sort together"):
+        fn.loss(net, odd, np.ones((1, 2)), np.array([0]))
+
+
+def test_tree_helpers_check_their_other_arguments():
+    t = ({"b": np.ones(1), "a": np.ones(2)},)
+    with pytest.raises(TypeError, match="^fn: expected a function of the leaves, got 3"):
+        fn.tree_map(3, t)
+    with pytest.raises(ValueError, match=r"^leaves: expected 2 leaves \(one per leaf of like\), got 1"):
+        fn.tree_unflatten(t, [1])  # a StopIteration from deep inside
+    with pytest.raises(TypeError, match="^leaves: expected a sequence of 2 leaves, got 5"):
+        fn.tree_unflatten(t, 5)
+    with pytest.raises(TypeError, match="^names: expected a sequence of strings"):
+        fn.tree.tree_check_same(t, t, names=np.array(["a", "b"]))
+    with pytest.raises(TypeError, match=r"^tree\[0\]\['a'\]: expected numbers or arrays of numbers, got 'x'"):
+        fn.tree.global_norm(({"a": "x"},))
+    # a norm beyond the float range is inf, not an OverflowError from math.ldexp
+    assert fn.tree.global_norm([np.array([1.5e308, 1.5e308])]) == np.inf
+    with pytest.raises(TypeError, match="^tree: expected leaves that are arrays, numbers or other objects"):
+        fn.tree_structure([np])  # a leaf whose .shape is a function
