@@ -247,3 +247,69 @@ def test_tree_helpers_check_their_other_arguments():
     assert fn.tree.global_norm([np.array([1.5e308, 1.5e308])]) == np.inf
     with pytest.raises(TypeError, match="^tree: expected leaves that are arrays, numbers or other objects"):
         fn.tree_structure([np])  # a leaf whose .shape is a function
+
+
+# --- the net, its layers and losses ---
+
+
+def test_net_fields_are_kept_as_checked_plain_values(tmp_path):
+    net = fn.Net((2, 3, 2), activation=np.str_("tanh"), init=np.str_("auto"), batchnorm=np.True_, dtype="float64")
+    assert net == fn.Net((2, 3, 2), activation="tanh", batchnorm=True, dtype="float64")
+    assert type(net.activation) is str and type(net.batchnorm) is bool
+    assert type(fn.layers.Dense(2, bias=np.False_).bias) is bool
+    # a np.bool_ field once made the saved file's JSON fail
+    fn.io.save(tmp_path / "p.npz", net, fn.init(fn.random.key(0), net), stats=fn.init_stats(net))
+
+
+def test_predict_names_a_net_that_is_not_one():
+    net = fn.Net((2, 2))
+    params = fn.init(fn.random.key(0), net)
+    for f in (fn.predict, fn.predict_proba):  # read net.output before checking net
+        with pytest.raises(TypeError, match="^net: expected a funcnet.Net"):
+            f(params, params, np.ones((1, 2)))
+
+
+def test_probabilities_of_logits_spanning_more_than_the_float_range_are_exact():
+    net = fn.Net((1, 2), output="softmax")
+    params = ({"W": np.array([[3e38, -3e38]], np.float32), "b": np.zeros(2, np.float32)},)
+    assert fn.predict_proba(net, params, np.ones((1, 1), np.float32)).tolist() == [[1.0, 0.0]]
+
+
+def test_forward_train_and_backward_never_hand_back_inf_and_refuse_caches_of_another_net():
+    net = fn.Net((1, 1), output="identity")
+    huge = ({"W": np.array([[3e38]], np.float32), "b": np.zeros(1, np.float32)},)
+    with pytest.raises(FloatingPointError, match="^forward_train: overflowed in float32"):
+        fn.forward_train(net, huge, np.array([[10.0]], np.float32))
+    bn = fn.Net((1, 2, 2), batchnorm=True)  # finite logits, a batch variance beyond float32
+    p = fn.init(fn.random.key(0), bn)
+    p = ({**p[0], "W": np.ones((1, 2), np.float32)}, p[1])
+    with pytest.raises(FloatingPointError, match=r"^forward_train: caches\[1\]\[3\]: overflowed in float32"):
+        fn.forward_train(bn, p, np.array([[1e38], [-1e38]], np.float32))
+    params = fn.init(fn.random.key(0), net)
+    _, caches = fn.forward_train(net, params, np.ones((2, 1), np.float32))
+    with pytest.raises(FloatingPointError, match=r"^backward: grads\[0\]\['W'\]: overflowed in float32"):
+        fn.backward(net, params, caches, np.full((2, 1), 3e38, np.float32))
+    other = fn.Net((1, 3, 1), output="identity")
+    _, theirs = fn.forward_train(other, fn.init(fn.random.key(0), other), np.ones((2, 1), np.float32))
+    with pytest.raises(TypeError, match="^caches: expected the tuple of"):
+        fn.backward(net, params, (None,), np.ones((2, 1)))  # an AttributeError deep inside
+    with pytest.raises(TypeError, match="^caches: expected the tuple of"):
+        fn.backward(net, params, theirs, np.ones((2, 1)))
+    deeper = fn.Net((1, 1), output="identity", init="lecun_normal")  # same plan, another net
+    with pytest.raises(ValueError, match="^caches: expected the caches forward_train made for this net"):
+        fn.backward(deeper, params, caches, np.ones((2, 1)))
+    assert copy.deepcopy(caches).rows == 2 and pickle.loads(pickle.dumps(caches)).net == net
+
+
+def test_integer_labels_of_any_width_index_the_logits():
+    z = np.array([[1.0, 2.0], [0.5, -1.0]])
+    y = np.array([1, 0])
+    for dtype in (np.uint64, np.uint8, np.int8):  # uint64 + an int64 offset was a float index
+        np.testing.assert_array_equal(fn.softmax_cross_entropy_grad(z, y.astype(dtype)),
+                                      fn.softmax_cross_entropy_grad(z, y))
+
+
+def test_ragged_label_lists_are_named():
+    net = fn.Net((2, 2), dtype="float64")
+    with pytest.raises(TypeError, match="^y: expected integer labels or float one-hot rows, got list"):
+        fn.loss(net, fn.init(fn.random.key(0), net), np.ones((2, 2)), [[0], [1, 0]])
