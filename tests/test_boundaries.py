@@ -301,6 +301,23 @@ def test_forward_train_and_backward_never_hand_back_inf_and_refuse_caches_of_ano
     assert copy.deepcopy(caches).rows == 2 and pickle.loads(pickle.dumps(caches)).net == net
 
 
+def test_sizes_beyond_what_numpy_can_hold_are_named():
+    holds = r"expected an array NumPy can hold \(at most 64 dimensions and 2\*\*63 - 1 bytes\)"
+    for make, name in [
+        (lambda: fn.Net((3, 10**400, 2)), "sizes"),
+        (lambda: fn.Net((2**62, 4)), "sizes"),
+        (lambda: fn.Net.from_layers(2**62, [fn.layers.Dense(2)]), "n_in"),
+        (lambda: fn.layers.Dense(10**400), "n_out"),
+        (lambda: fn.INITIALIZERS["he_normal"](fn.random.key(0), 10**400, 2, np.float32), "n_in"),
+        (lambda: fn.random.normal(fn.random.key(0), (2**31, 2**31)), "shape"),
+        (lambda: fn.random.uniform(fn.random.key(0), (1,) * 65), "shape"),
+        (lambda: fn.random.permutation(fn.random.key(0), 2**62), "n"),
+        (lambda: fn.datasets.moons(10**400, key=fn.random.key(0)), "n"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{name}: {holds}"):
+            make()
+
+
 def test_integer_labels_of_any_width_index_the_logits():
     z = np.array([[1.0, 2.0], [0.5, -1.0]])
     y = np.array([1, 0])
@@ -313,3 +330,47 @@ def test_ragged_label_lists_are_named():
     net = fn.Net((2, 2), dtype="float64")
     with pytest.raises(TypeError, match="^y: expected integer labels or float one-hot rows, got list"):
         fn.loss(net, fn.init(fn.random.key(0), net), np.ones((2, 2)), [[0], [1, 0]])
+
+
+# --- random numbers and datasets ---
+
+
+def test_normal_samples_that_overflow_name_std():
+    with pytest.raises(ValueError, match="^std: expected a standard deviation whose samples fit float32"):
+        fn.random.normal(fn.random.key(0), 10, np.float32, std=3e38)  # once a silent inf
+
+
+def test_dataset_noise_and_turns_that_overflow_are_named():
+    key = fn.random.key(0)
+    with pytest.raises(ValueError, match="^noise: expected a value that keeps the points within float64's range"):
+        fn.datasets.moons(20, key=key, noise=1e308)
+    with pytest.raises(ValueError, match="^noise: expected a value that keeps the points within float32's range"):
+        fn.datasets.xor_clusters(8, key=key, noise=1e300, dtype=np.float32)  # cast to inf
+    with pytest.raises(ValueError, match="^turns: expected a value that keeps the points within float64's range"):
+        fn.datasets.spirals(10, key=key, turns=1e300)  # standardising squared them to inf
+
+
+# --- files ---
+
+
+def test_idx_files_holding_nan_or_too_many_dimensions_are_refused_by_name(tmp_path):
+    import struct
+
+    nan = tmp_path / "nan.idx"
+    nan.write_bytes(struct.pack(">HBBI", 0, 0x0D, 1, 2) + struct.pack(">ff", 1.0, float("nan")))
+    with pytest.raises(ValueError, match=f"^{nan}: expected finite values"):
+        fn.datasets.load_idx(nan)
+    deep = tmp_path / "deep.idx"
+    deep.write_bytes(struct.pack(">HBB", 0, 8, 65) + struct.pack(">65I", *([1] * 65)) + b"\x05")
+    with pytest.raises(ValueError, match=f"^{deep}: expected an array NumPy can hold"):
+        fn.datasets.load_idx(deep)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        (folder / name).write_bytes(b"")
+    (folder / "SHA256SUMS").write_bytes(b"\xcc\xff garbage")  # once a UnicodeDecodeError
+    with pytest.raises(ValueError, match=f"^{folder / 'SHA256SUMS'}: not a text file of SHA-256 sums"):
+        fn.datasets.mnist(folder)
+    with pytest.raises(TypeError, match="^flatten: expected True or False"):
+        fn.datasets.mnist(folder, flatten=np.array([1, 2]))
