@@ -332,6 +332,38 @@ def test_ragged_label_lists_are_named():
         fn.loss(net, fn.init(fn.random.key(0), net), np.ones((2, 2)), [[0], [1, 0]])
 
 
+# --- schedules ---
+
+
+def test_schedules_made_directly_check_their_settings():
+    sch = fn.schedules
+    with pytest.raises(ValueError, match="^lr: expected a finite number > 0, got nan"):
+        sch.Cosine(lr=float("nan"), total_steps=10)  # once a NaN rate at every step
+    with pytest.raises(TypeError, match="^gamma: expected a finite number"):
+        sch.StepDecay(0.1, 2, gamma="x")
+    with pytest.raises(TypeError, match="^boundaries: expected a sequence of integers"):
+        sch.Join((sch.constant(0.1), sch.constant(0.2)), "")
+    made = sch.StepDecay(0.1, np.uint16(2), 0.5)
+    assert made == sch.step_decay(0.1, 2, 0.5) and type(made(3)) is float
+
+
+def test_schedules_give_a_rate_at_any_step():
+    sch = fn.schedules
+    assert sch.step_decay(0.1, 2, 0.5)(10**400) == 0.0  # a float power of a huge int overflowed
+    assert sch.exponential(0.1, 0.5)(10**400) == 0.0
+    assert sch.cosine(0.1, 10**400)(3) == 0.1
+
+
+def test_composed_schedules_check_what_the_inner_ones_return():
+    sch = fn.schedules
+    warm = sch.linear_warmup(lambda t: 0.1 if t == 0 else float("nan"), 2)
+    with pytest.raises(ValueError, match=r"^lr: expected the schedule to return a finite number, got nan \(float\) at step 3"):
+        warm(5)
+    joined = sch.join([sch.constant(0.1), lambda t: "fast"], [1])
+    with pytest.raises(TypeError, match=r"^schedules\[1\]: expected the schedule to return a finite number, got 'fast' at step 1"):
+        joined(2)
+
+
 # --- random numbers and datasets ---
 
 
