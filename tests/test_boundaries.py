@@ -364,6 +364,57 @@ def test_composed_schedules_check_what_the_inner_ones_return():
         joined(2)
 
 
+# --- optimizers ---
+
+
+def _p():
+    return ({"W": np.ones((2, 2)), "b": np.zeros(2)},)
+
+
+def test_chain_checks_its_transforms_are_a_sequence():
+    with pytest.raises(TypeError, match="^transforms: expected a sequence of optimizers, got 5"):
+        optim.Chain(5)
+
+
+def test_numpy_integer_counts_do_not_overflow():
+    p = _p()
+    for opt in (optim.adam(0.1), optim.sgd(fn.schedules.cosine(0.1, 10))):
+        state = opt.init(p)
+        state = state._replace(count=np.int64(2**63 - 1))
+        if hasattr(state, "states"):
+            state = state._replace(states=tuple(s._replace(count=np.int64(2**63 - 1)) for s in state.states))
+        _, new = opt.update(p, state, p)  # count + 1 overflowed int64
+        assert new.count == 2**63 and type(new.count) is int
+    # Adam's bias corrections at a count beyond the float range
+    opt = optim.adam(0.1)
+    state = opt.init(p)
+    huge = state._replace(count=10**400, states=tuple(s._replace(count=10**400) for s in state.states))
+    assert np.isfinite(opt.update(p, huge, p)[0][0]["W"]).all()
+
+
+def test_an_update_that_overflows_is_an_error_not_a_silent_inf():
+    p = _p()
+    g = ({"W": np.full((2, 2), 1e200), "b": np.zeros(2)},)
+    opt = optim.rmsprop(0.1)
+    with pytest.raises(FloatingPointError, match=r"^update: the new state.*overflowed in float64"):
+        opt.update(g, opt.init(p), p)  # g**2 overflowed into the second moment
+    nan = ({"W": np.full((2, 2), np.nan), "b": np.zeros(2)},)
+    assert np.isnan(opt.update(nan, opt.init(p), p)[0][0]["W"]).all()  # NaN grads still pass through
+
+
+def test_sgd_step_and_step_check_grads_as_apply_updates_checks_updates():
+    p = _p()
+    nan = ({"W": np.full((2, 2), np.nan), "b": np.zeros(2)},)
+    with pytest.raises(ValueError, match=r"^grads\[0\]\['W'\]: expected finite values"):
+        optim.sgd_step(0.1, p, nan)  # once returned NaN params
+    opt = optim.sgd(0.1)
+    with pytest.raises(ValueError, match=r"^grads\[0\]\['W'\]: expected finite values"):
+        optim.step(opt, nan, opt.init(p), p)  # once named "updates", which step has no argument of
+    huge = ({"W": np.full((2, 2), 1e308), "b": np.zeros(2)},)
+    with pytest.raises(FloatingPointError, match=r"^sgd_step: params\[0\]\['W'\] - lr \* grads\[0\]\['W'\]: overflowed"):
+        optim.sgd_step(1e10, p, huge)
+
+
 # --- random numbers and datasets ---
 
 
