@@ -415,6 +415,52 @@ def test_sgd_step_and_step_check_grads_as_apply_updates_checks_updates():
         optim.sgd_step(1e10, p, huge)
 
 
+# --- training ---
+
+
+_nan_updates = optim.Optimizer(lambda p: 0, lambda g, s, p=None: (fn.tree_map(lambda a: a * np.nan, g), s))
+
+
+def test_train_step_reports_divergence_like_fit():
+    net, params, X, y = _small()
+    state = fn.TrainState(params, 0, fn.init_stats(net))
+    with pytest.raises(FloatingPointError, match=r"^training diverged: params\[0\]\['W'\] became NaN or inf"):
+        fn.train_step(net, _nan_updates, state, (X, y, None))
+
+
+def test_fit_never_returns_params_its_last_update_made_non_finite():
+    net, params, X, y = _small()
+    with pytest.raises(FloatingPointError, match=r"^training diverged: params\[0\]\['W'\] became NaN or inf at the last step"):
+        fn.fit(net, params, X, y, key=fn.random.key(0), optimizer=_nan_updates, epochs=1, batch_size=4, shuffle=False)
+
+
+def test_gradient_norms_and_epoch_means_of_huge_finite_values_stay_finite():
+    net = fn.Net((1, 1), output="identity")  # float32: squares of the gradient overflow the BLAS sum
+    params = ({"W": np.array([[1e19]], np.float32), "b": np.zeros(1, np.float32)},)
+    r = fn.fit(net, params, np.ones((2, 1), np.float32), np.zeros(2, np.float32), key=fn.random.key(0),
+               optimizer=optim.sgd(1e-30), epochs=1, batch_size=2, shuffle=False)
+    assert np.isfinite(r.history["grad_norm"][0]).all() and r.history["grad_norm"][0][0] > 1e19
+    net = fn.Net((1, 1), output="identity", dtype="float64")  # losses of 1e308: their sum overflowed fsum
+    params = ({"W": np.array([[1e154]]), "b": np.zeros(1)},)
+    r = fn.fit(net, params, np.ones((2, 1)), np.zeros(2), key=fn.random.key(0), optimizer=optim.sgd(1e-300),
+               epochs=1, batch_size=1, shuffle=False)
+    assert r.history["loss"][0] == pytest.approx(1e308)
+
+
+def test_value_and_grad_raises_when_a_gradient_overflows_under_a_finite_loss():
+    net = fn.Net((2, 2), output="identity")
+    params = fn.init(fn.random.key(0), net)
+    with pytest.raises(FloatingPointError, match=r"^grad: grads\[0\]\['W'\]: overflowed in float32"):
+        fn.value_and_grad(net, params, np.ones((2, 2), np.float32), np.zeros((2, 2), np.float32),
+                          l2=float(np.finfo(np.float32).max))
+
+
+def test_lr_find_names_stop_when_stop_over_start_overflows():
+    net, params, X, y = _small()
+    with pytest.raises(ValueError, match="^stop: expected stop / start within the float range"):
+        fn.lr_find(net, params, X, y, key=fn.random.key(0), start=1e-300, stop=1e300)  # named decay_rate
+
+
 # --- random numbers and datasets ---
 
 
