@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import lzma
 import math
 import os
 import tempfile
@@ -72,6 +73,8 @@ def net_from_dict(d) -> Net:
     ValueError: net: unknown fields ['colour']; expected some of ['activation', 'batchnorm', 'dropout', 'dtype', 'init', 'output', 'sizes']
     """
     checks.instance(d, "net", dict, "a dict of Net fields")
+    if not all(isinstance(k, str) for k in d):
+        raise TypeError(f"net: expected a dict of Net fields (string keys), got keys {list(d)!r:.100}")
     fields = {f.name for f in dataclasses.fields(Net)} - {"layers"}
     unknown = sorted(set(d) - fields)
     if unknown:
@@ -94,6 +97,7 @@ def save(path, net: Net, params, *, stats=None) -> None:
     See Also:
         load
     """
+    path = checks.path(path)
     meta = {"format": FORMAT, "net": net_to_dict(net)}
     check_params(net, params)
     arrays = {"net": np.array(json.dumps(meta, sort_keys=True))}
@@ -105,7 +109,6 @@ def save(path, net: Net, params, *, stats=None) -> None:
         for i, s in enumerate(stats):
             for k in sorted(s):
                 arrays[f"stats/{i}/{k}"] = np.asarray(s[k])
-    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".npz.tmp", dir=folder)
     try:
@@ -150,8 +153,8 @@ def _read_array(zf, info, path, *, dtype=None, shape=None, limit: int):
             read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                            else np.lib.format.read_array_header_2_0)
             got_shape, fortran, got_dtype = read_header(f)
-        except ValueError as e:
-            raise ValueError(f"{path}: entry {name!r} is not a .npy array ({e})") from None
+        except Exception as e:  # an untrusted header: NumPy's parser raises what it meets
+            raise ValueError(f"{path}: entry {name!r} is not a .npy array ({type(e).__name__}: {e})") from None
         if got_dtype.hasobject or (dtype is not None and got_dtype != dtype) or \
                 (dtype is None and got_dtype.kind != "U"):
             raise ValueError(f"{path}: entry {name!r} has dtype {got_dtype}, expected "
@@ -192,14 +195,16 @@ def load(path, *, max_bytes: int = 1 << 30):
         ValueError: naming the file, when it is not a funcnet params file, is truncated or
             corrupt, or holds arrays that do not match the architecture it records.
     """
-    path = os.fspath(path)
+    path = checks.path(path)
     max_bytes = checks.integer(max_bytes, "max_bytes", low=0)
     if not os.path.exists(path):
         raise FileNotFoundError(f"path: no such file: {path}")
     try:
         with zipfile.ZipFile(path) as zf:
             return _load(zf, path, max_bytes)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error, NotImplementedError) as e:
+    # RuntimeError: an entry flagged as encrypted; the decompressors' own errors for the rest
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error, lzma.LZMAError,
+            NotImplementedError, RuntimeError) as e:
         if isinstance(e, FileNotFoundError):
             raise
         raise ValueError(f"{path}: not a readable funcnet params file ({type(e).__name__}: {e})") from None

@@ -482,6 +482,70 @@ def test_dataset_noise_and_turns_that_overflow_are_named():
 # --- files ---
 
 
+def test_paths_that_are_not_paths_are_named(tmp_path):
+    net = fn.Net((2, 2))
+    with pytest.raises(TypeError, match=r"^path: expected a path \(a str or os.PathLike\), got 3"):
+        fn.io.load(3)
+    with pytest.raises(ValueError, match="^path: expected a path, not empty and without NUL characters"):
+        fn.io.save(str(tmp_path / "a\x00b.npz"), net, fn.init(fn.random.key(0), net))
+    with pytest.raises(TypeError, match="^path: expected a path"):
+        fn.datasets.load_idx(None)
+    with pytest.raises(TypeError, match="^data_dir: expected a path"):
+        fn.datasets.mnist(5)
+
+
+def _archive(tmp_path, name, change):
+    import io
+    import zipfile
+
+    net = fn.Net((2, 2))
+    path = tmp_path / "p.npz"
+    fn.io.save(path, net, fn.init(fn.random.key(0), net))
+    out = tmp_path / name
+    out.write_bytes(change(path.read_bytes()))
+    return out
+
+
+def test_hostile_params_archives_are_refused_naming_the_file(tmp_path):
+    import io
+    import zipfile
+
+    def encrypted(data):  # the "encrypted" flag bit of every entry: a RuntimeError in zipfile
+        b = bytearray(data)
+        for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+            i = b.find(sig)
+            while i >= 0:
+                b[i + at] |= 1
+                i = b.find(sig, i + 4)
+        return bytes(b)
+
+    def rezip(data, compression, member=None):
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            members = {n: zf.read(n) for n in zf.namelist()}
+        if member:
+            members.update(member)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", compression) as zf:
+            for n, d in members.items():
+                zf.writestr(n, d)
+        return buf.getvalue()
+
+    def corrupt_lzma(data):
+        b = bytearray(rezip(data, zipfile.ZIP_LZMA))
+        i = b.find(b"0/W.npy") + 7 + 20  # inside the first entry's compressed data
+        b[i:i + 8] = b"\xff" * 8
+        return bytes(b)
+
+    header = b"\x93NUMPY\x01\x00\x10\x00{'descr': (((((\n"  # NumPy's header parser: a TokenError
+    for name, change in [("enc.npz", encrypted), ("lzma.npz", corrupt_lzma),
+                         ("hdr.npz", lambda d: rezip(d, zipfile.ZIP_STORED, {"0/W.npy": header}))]:
+        path = _archive(tmp_path, name, change)
+        with pytest.raises(ValueError, match=f"^{path}: "):
+            fn.io.load(path)
+    with pytest.raises(TypeError, match=r"^net: expected a dict of Net fields \(string keys\)"):
+        fn.io.net_from_dict({1: 2, "sizes": [2, 2]})
+
+
 def test_idx_files_holding_nan_or_too_many_dimensions_are_refused_by_name(tmp_path):
     import struct
 
