@@ -567,3 +567,45 @@ def test_idx_files_holding_nan_or_too_many_dimensions_are_refused_by_name(tmp_pa
         fn.datasets.mnist(folder)
     with pytest.raises(TypeError, match="^flatten: expected True or False"):
         fn.datasets.mnist(folder, flatten=np.array([1, 2]))
+
+
+# --- plots ---
+
+
+def test_plot_inputs_are_checked_by_name():
+    plot = pytest.importorskip("funcnet.plot")
+    pytest.importorskip("matplotlib")
+    history = {"epoch": [1, 2], "loss": [1.0, 0.5]}
+    for call, error, match in [
+        (lambda: plot.lr_finder_curve(["a", "b"], [1.0, 2.0]), TypeError, "^lrs: expected a 1-D array of positive rates"),
+        (lambda: plot.grad_norm_bars({"a": ["x"]}), TypeError, r"^norms\['a'\]: expected a sequence of norms"),
+        (lambda: plot.loss_curves({"epoch": [1, 2], "loss": ["a", "b"]}), TypeError, r"^history\['loss'\]"),
+        (lambda: plot.loss_curves(history, title=np.ones(2)), TypeError, "^title: expected a string"),
+        (lambda: plot.loss_curves(history, figsize=(1e308, 3)), ValueError, "^figsize: expected an array NumPy can hold"),
+        (lambda: plot.loss_curves(history, best_epoch=10**400), ValueError, r"^best_epoch: expected an integer in \[1, 2\]"),
+        (lambda: plot.grad_norm_curves({1: [0], "epoch": [1]}), ValueError, "^history: expected a 'grad_norm' entry"),
+        (lambda: plot.lr_finder_curve([1e-3, 1e-2], [1.0, 0.5], suggestion=1e300), ValueError, "^suggestion: expected a rate between"),
+        (lambda: plot.digit_grid(np.zeros((2, 6)), [0, 1], [0, 1], image_shape=(2, None)), TypeError, "^image_shape: expected an integer"),
+        (lambda: plot.digit_grid(np.zeros((2, 0)), [0, 1], [0, 1]), ValueError, "^images: expected a non-empty"),
+        (lambda: plot.pca_2d([[np.nan, 1.0], [0.0, 1.0]]), ValueError, "^H: expected finite values"),  # a LinAlgError
+        (lambda: plot.pca_2d([[1.7e308, 1.0], [1.7e308, 2.0]]), ValueError, "^H: expected values whose mean and spread fit float64"),
+    ]:
+        with pytest.raises(error, match=match):
+            call()
+
+
+def test_class_colours_and_decision_boundaries_take_only_the_classes_drawn():
+    plot = pytest.importorskip("funcnet.plot")
+    pytest.importorskip("matplotlib")
+    net, params, X, y = _small()
+    X2 = X[:, :2]
+    # a label of 2**62 once built a list of 2**62 colours (a hang)
+    plot.hidden_projection(net, params, X, np.array([0, 1, 2**62, 0]), methods=("pca",))
+    net2 = fn.Net((2, 3, 2), dtype="float64")
+    p2 = fn.init(fn.random.key(0), net2)
+    with pytest.raises(ValueError, match=r"^y: expected class labels in \[0, 1\], got values in \[0, 5\]"):
+        plot.decision_boundary(net2, p2, X2, np.array([0, 1, 5, 0]), resolution=4)  # an IndexError
+    plot.decision_boundary(net2, p2, np.full((4, 2), 1e300), y, resolution=4)  # a 1e-6 pad vanished beside 1e300
+    with pytest.raises(ValueError, match="^X, margin: expected points and a margin whose plotted range fits float64"):
+        plot.decision_boundary(net2, p2, X2, y, resolution=4, margin=1e308)
+    plot.grad_norm_bars([1e308, 1e-308])  # matplotlib's log scale overflows on the way, and copes
