@@ -27,7 +27,7 @@ try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.preprocessing import LabelEncoder
     from sklearn.utils.multiclass import check_classification_targets
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 except ImportError as e:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError(
         "funcnet.sklearn needs scikit-learn: pip install 'funcnet[test]' or pip install scikit-learn"
@@ -40,6 +40,31 @@ from .random import permutation
 from .train import fit as fit_net
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
+
+_FLOATS = [np.float64, np.float32]
+
+
+_NO_Y = object()
+
+
+def _validated(estimator, X, y=_NO_Y, **kw):
+    """scikit-learn's ``validate_data`` (of ``X`` for prediction, or ``X`` and ``y`` to fit),
+    its errors naming the argument they are about."""
+    try:
+        if y is _NO_Y:
+            return validate_data(estimator, X, reset=False, dtype=_FLOATS)
+        return validate_data(estimator, X, y, dtype=_FLOATS, **kw)
+    except (TypeError, ValueError, OverflowError) as e:  # OverflowError: an int beyond float
+        name = "X"
+        if y is not _NO_Y:
+            try:
+                check_array(X, dtype=_FLOATS)
+                name = "y"  # X alone passes: the targets, or how they fit X
+                check_array(y, ensure_2d=False, dtype=None)
+                name = "X, y"  # each passes alone: they do not fit together
+            except (TypeError, ValueError, OverflowError):
+                pass
+        raise (ValueError if isinstance(e, OverflowError) else type(e))(f"{name}: {e}") from None
 
 OPTIMIZERS = {
     "sgd": optim.sgd,
@@ -76,19 +101,22 @@ class _Base(BaseEstimator):
     def _check_params(self):
         hidden = self.hidden_layer_sizes
         hidden = (hidden,) if isinstance(hidden, numbers.Integral) else hidden
-        checks.instance(hidden, "hidden_layer_sizes", (tuple, list), "a sequence of layer widths")
+        checks.instance(hidden, "hidden_layer_sizes", (tuple, list, np.ndarray), "a sequence of layer widths")
+        if isinstance(hidden, np.ndarray) and hidden.ndim != 1:  # array-like, as scikit-learn's own MLP takes
+            raise ValueError(f"hidden_layer_sizes: expected a 1-D sequence of layer widths, got {checks.show(hidden)}")
         hidden = tuple(checks.integer(h, "hidden_layer_sizes", low=1) for h in hidden)
         checks.choice(self.optimizer, "optimizer", OPTIMIZERS)
         checks.integer(self.epochs, "epochs", low=1)
         checks.integer(self.batch_size, "batch_size", low=1)
         checks.real(self.validation_fraction, "validation_fraction", low=0, high=1, low_open=True, high_open=True)
+        checks.boolean(self.early_stopping, "early_stopping")
         seed = checks.integer(0 if self.random_state is None else self.random_state, "random_state", low=0)
         return hidden, seed
 
     def _fit(self, X, Y):
         hidden, seed = self._check_params()
         # dtype follows the data (float32 stays float32) unless the caller asks otherwise.
-        self.dtype_ = np.dtype(self.dtype or X.dtype).name
+        self.dtype_ = (X.dtype if self.dtype is None else checks.float_dtype(self.dtype)).name
         X = X.astype(self.dtype_, copy=False)
         if Y.dtype.kind == "f":
             Y = Y.astype(self.dtype_, copy=False)
@@ -116,7 +144,7 @@ class _Base(BaseEstimator):
     def _logits(self, X):
         """Check fitted and validate ``X`` for prediction, in the net's dtype."""
         check_is_fitted(self, "params_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = _validated(self, X)
         return X.astype(self.dtype_, copy=False)
 
 
@@ -150,8 +178,11 @@ class MLPClassifier(ClassifierMixin, _Base):
 
     def fit(self, X, y):
         """Train on ``X`` (n, d) and labels ``y`` (n,); returns ``self``."""
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        check_classification_targets(y)
+        X, y = _validated(self, X, y)
+        try:
+            check_classification_targets(y)
+        except ValueError as e:
+            raise ValueError(f"y: {e}") from None
         self._encoder = LabelEncoder().fit(y)
         self.classes_ = self._encoder.classes_
         codes = self._encoder.transform(y)
@@ -193,7 +224,7 @@ class MLPRegressor(RegressorMixin, _Base):
 
     def fit(self, X, y):
         """Train on ``X`` (n, d) and targets ``y`` (n,) or (n, k); returns ``self``."""
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True, y_numeric=True)
+        X, y = _validated(self, X, y, multi_output=True, y_numeric=True)
         self._y_1d = y.ndim == 1
         Y = y.reshape(-1, 1) if self._y_1d else y
         self._n_out = Y.shape[1]

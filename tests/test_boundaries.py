@@ -609,3 +609,22 @@ def test_class_colours_and_decision_boundaries_take_only_the_classes_drawn():
     with pytest.raises(ValueError, match="^X, margin: expected points and a margin whose plotted range fits float64"):
         plot.decision_boundary(net2, p2, X2, y, resolution=4, margin=1e308)
     plot.grad_norm_bars([1e308, 1e-308])  # matplotlib's log scale overflows on the way, and copes
+
+
+# --- scikit-learn ---
+
+
+def test_estimators_name_x_or_y_in_scikit_learns_validation_errors():
+    sk = pytest.importorskip("funcnet.sklearn")
+    X, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="^X: could not convert string to float"):
+        sk.MLPClassifier(epochs=1).fit([["a", "b"]] * 4, y)
+    with pytest.raises(ValueError, match="^X, y: Found input variables with inconsistent numbers of samples"):
+        sk.MLPClassifier(epochs=1).fit(X, y[:3])
+    clf = sk.MLPClassifier(hidden_layer_sizes=np.array([3]), epochs=1).fit(X, y)  # array-like, as scikit-learn's MLP
+    with pytest.raises(ValueError, match="^X: int too large to convert to float"):
+        clf.predict([[10**400, 1]])
+    with pytest.raises(TypeError, match="^dtype: expected float32 or float64, got -1"):
+        sk.MLPClassifier(epochs=1, dtype=-1).fit(X, y)
+    with pytest.raises(TypeError, match="^early_stopping: expected True or False"):
+        sk.MLPClassifier(epochs=1, early_stopping=np.array(["a", "b"])).fit(X, y)
