@@ -628,3 +628,38 @@ def test_estimators_name_x_or_y_in_scikit_learns_validation_errors():
         sk.MLPClassifier(epochs=1, dtype=-1).fit(X, y)
     with pytest.raises(TypeError, match="^early_stopping: expected True or False"):
         sk.MLPClassifier(epochs=1, early_stopping=np.array(["a", "b"])).fit(X, y)
+
+
+# --- the command line ---
+
+
+def _usage_error(capsys, *argv):
+    from funcnet.cli import main
+
+    with pytest.raises(SystemExit) as exit:
+        main(list(map(str, argv)))
+    assert exit.value.code == 2
+    return capsys.readouterr().err.split("error: ", 1)[1]
+
+
+def test_command_line_paths_sizes_and_data_are_usage_errors(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    tiny = ["--dataset", "moons", "--n-samples", 20, "--hidden", 3]
+    assert _usage_error(capsys, "lr-find", *tiny, "--plot", tmp_path / "lr.xyz").startswith("plot: expected a file name ending in one of")
+    assert _usage_error(capsys, "lr-find", *tiny, "--plot", tmp_path).startswith("plot: ")
+    assert _usage_error(capsys, "train", *tiny, "--out", "run\x00x").startswith("out: expected a path")
+    assert _usage_error(capsys, "train", *tiny, "--out", tmp_path / ("x" * 300)).startswith("out: cannot use")
+    assert _usage_error(capsys, "train", "--dataset", "moons", "--n-samples", "9" * 400, "--out", tmp_path / "r").startswith(
+        "n_samples: n: expected an array NumPy can hold")
+    assert _usage_error(capsys, "gradcheck", "--samples", 2**62).startswith("samples: expected an array NumPy can hold")
+    # an MNIST-layout folder whose labels do not fit the ten classes (once a traceback at evaluation)
+    import gzip
+    import struct
+
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for part, n in (("train", 4), ("t10k", 2)):
+        (folder / f"{part}-images-idx3-ubyte.gz").write_bytes(gzip.compress(struct.pack(">HBBIII", 0, 8, 3, n, 28, 28) + bytes(n * 784)))
+        (folder / f"{part}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">HBBI", 0, 8, 1, n) + bytes([12] * n)))
+    assert _usage_error(capsys, "train", "--dataset", "mnist", "--data-dir", folder, "--epochs", 1, "--no-plots",
+                        "--out", tmp_path / "m").startswith(f"data_dir: {str(folder)!r} holds labels up to 12")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, io, optim
+from .. import __version__, checks, io, optim
 from .. import random as rnd
 from ..network import Net, accuracy, init
 from ..objective import evaluate, gradcheck_tree
@@ -58,8 +58,13 @@ def _settings(args) -> dict:
 def train(args) -> int:
     cfg = _settings(args)
     out = Path(args.out if args.out is not None else os.path.join("runs", cfg["dataset"]))
-    check_out(out)
-    clear_stale(out)
+    with core_errors():
+        checks.path(str(out), "out")
+    try:
+        check_out(out)
+        clear_stale(out)
+    except OSError as e:  # e.g. a name too long for the file system
+        raise UsageError(f"out: cannot use {str(out)!r} ({e.strerror or e})") from None
     net, optimizer = _net(cfg), _optimizer(cfg)
     with core_errors():
         keys = run_keys(cfg["seed"])
@@ -67,7 +72,10 @@ def train(args) -> int:
     Xfit, yfit, validation = split_validation(cfg, Xtr, ytr)
     params = init(keys["init"], net)
 
-    tmp = make_temporary(out)
+    try:
+        tmp = make_temporary(out)
+    except OSError as e:  # the file system's refusal, reported as a usage error
+        raise UsageError(f"out: cannot create {str(out)!r} ({e.strerror or e})") from None
     try:
         callback, close = progress(cfg["epochs"], args.quiet, args.verbose)
         start = time.perf_counter()
@@ -159,6 +167,8 @@ def gradcheck(args) -> int:
                   dropout=args.dropout, batchnorm=args.batchnorm)
     if not args.tol > 0:
         raise UsageError(f"tol: expected a positive number, got {args.tol}")
+    with core_errors():  # the random batch: samples x inputs floats
+        checks.size((args.samples, max(args.inputs, args.outputs)), "samples")
     k_init, k_x, k_y, k_drop = rnd.split(rnd.key(args.seed), 4)
     params = init(k_init, net)
     X = rnd.normal(k_x, (args.samples, args.inputs))
@@ -194,6 +204,24 @@ def gradcheck(args) -> int:
     return EXIT_OK if ok else EXIT_FAIL
 
 
+def _check_plot_path(text) -> None:
+    """``--plot``: a path in an existing folder, not a folder, in a format matplotlib writes."""
+    from matplotlib.figure import Figure
+
+    with core_errors():
+        path = Path(checks.path(text, "plot"))
+    try:
+        if not path.parent.is_dir():
+            raise UsageError(f"plot: no such folder for {text!r}")
+        if path.is_dir():
+            raise UsageError(f"plot: {text!r} is a folder; name a file, e.g. lr.png")
+    except OSError as e:  # e.g. a name too long for the file system
+        raise UsageError(f"plot: cannot use {text!r} ({e.strerror or e})") from None
+    formats = Figure().canvas.get_supported_filetypes()
+    if path.suffix and path.suffix[1:].lower() not in formats:
+        raise UsageError(f"plot: expected a file name ending in one of {sorted(formats)}, got {text!r}")
+
+
 def lr_find(args) -> int:
     from ..lr_finder import lr_find as find
 
@@ -202,8 +230,7 @@ def lr_find(args) -> int:
         if not importable("matplotlib"):
             raise UsageError("plot: drawing needs matplotlib, which is not installed "
                              "(pip install 'funcnet[plot]')")
-        if not Path(args.plot).parent.is_dir():
-            raise UsageError(f"plot: no such folder for {args.plot!r}")
+        _check_plot_path(args.plot)
     net = _net(cfg)
     Xtr, Xte, ytr, yte = load_data(cfg)
     Xfit, yfit, _ = split_validation(cfg, Xtr, ytr)
@@ -222,8 +249,12 @@ def lr_find(args) -> int:
     if args.plot is not None:
         from .. import plot
 
-        plot.lr_finder_curve(lrs, losses, result.suggestion,
-                             title=f"learning-rate finder: {cfg['dataset']}, {cfg['optimizer']}").savefig(args.plot)
+        fig = plot.lr_finder_curve(lrs, losses, result.suggestion,
+                                   title=f"learning-rate finder: {cfg['dataset']}, {cfg['optimizer']}")
+        try:
+            fig.savefig(args.plot)
+        except OSError as e:  # the file system's refusal, reported as a usage error
+            raise UsageError(f"plot: cannot write {args.plot!r} ({e.strerror or e})") from None
         print(f"wrote {args.plot}")
     print(f"suggested learning rate: {result.suggestion:.3g} (the steepest fall; a few times "
           f"lower is the cautious choice)")
