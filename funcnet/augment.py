@@ -30,6 +30,34 @@ def _images(X, shape):
     return X.reshape(n, *shape)
 
 
+def _batch(key, X, shape=None) -> np.ndarray:
+    """The checks of an augmenter's public call (:func:`funcnet.fit` checks its data once and
+    calls the trusted ``_apply``)."""
+    checks.key(key)
+    if isinstance(X, np.ndarray):
+        X = np.asarray(X)  # a subclass (a masked array) as the plain array it holds
+    if not isinstance(X, np.ndarray) or X.dtype.kind != "f" or X.ndim != 2:
+        raise TypeError(f"X: expected a 2-D float array of images as rows, got {checks.show(X)}")
+    if shape is not None and X.shape[1] != shape[0] * shape[1]:
+        raise ValueError(f"X: expected rows of {shape[0]} x {shape[1]} = {shape[0] * shape[1]} pixels, "
+                         f"got shape {X.shape}")
+    checks.finite(X, "X")
+    return X
+
+
+def _applied(augmenter, key, X, name: str):
+    """``augmenter`` on a trusted batch: funcnet's own through ``_apply``, a user's own function
+    called and its result checked (an array of X's shape and dtype)."""
+    apply = getattr(augmenter, "_apply", None)
+    if apply is not None:
+        return apply(key, X)
+    out = augmenter(key, X)
+    if not (isinstance(out, np.ndarray) and out.shape == X.shape and out.dtype == X.dtype):
+        raise TypeError(f"{name}: expected a function (key, X) -> an array of X's shape {X.shape} "
+                        f"and dtype {X.dtype}, got {checks.show(out)}")
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class Shift:
     """Move each image by a random whole number of pixels, up to ``max_shift`` in each
@@ -39,12 +67,26 @@ class Shift:
     max_shift: int = 2
     fill: float = 0.0
 
+    def __post_init__(self):
+        shape = _shape(self.image_shape)
+        object.__setattr__(self, "image_shape", shape)
+        object.__setattr__(self, "max_shift", checks.integer(self.max_shift, "max_shift", low=1, high=min(shape)))
+        object.__setattr__(self, "fill", checks.real(self.fill, "fill"))
+
     def __call__(self, key, X):
+        """The batch ``X`` (n, height * width) with each image moved; a new array."""
+        return self._apply(key, _batch(key, X, self.image_shape))
+
+    def _apply(self, key, X):
+        with np.errstate(over="ignore"):
+            fill = X.dtype.type(self.fill)
+        if not np.isfinite(fill):  # e.g. 1e300 for float32 images
+            raise ValueError(f"fill: expected a value that {X.dtype} holds, got {self.fill}")
         h, w = self.image_shape
         s = self.max_shift
         n = len(X)
         offsets = rnd.generator(key).integers(-s, s + 1, size=(n, 2))
-        padded = np.full((n, h + 2 * s, w + 2 * s), self.fill, dtype=X.dtype)
+        padded = np.full((n, h + 2 * s, w + 2 * s), fill, dtype=X.dtype)
         padded[:, s:s + h, s:s + w] = _images(X, self.image_shape)
         # Image i reads rows s - dy .. s - dy + h and columns s - dx .. s - dx + w of its padding.
         rows = (s - offsets[:, 0])[:, None] + np.arange(h)[None, :]
@@ -67,8 +109,7 @@ def shifts(image_shape, max_shift: int = 2, fill: float = 0.0) -> Shift:
     >>> float(moved.sum()), moved.shape
     (1.0, (3, 3))
     """
-    shape = _shape(image_shape)
-    return Shift(shape, checks.integer(max_shift, "max_shift", low=1, high=min(shape)), checks.real(fill, "fill"))
+    return Shift(image_shape, max_shift, fill)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +119,15 @@ class FlipHorizontal:
     image_shape: tuple
     p: float = 0.5
 
+    def __post_init__(self):
+        object.__setattr__(self, "image_shape", _shape(self.image_shape))
+        object.__setattr__(self, "p", checks.real(self.p, "p", low=0, high=1))
+
     def __call__(self, key, X):
+        """The batch ``X`` (n, height * width) with some images mirrored; a new array."""
+        return self._apply(key, _batch(key, X, self.image_shape))
+
+    def _apply(self, key, X):
         flip = rnd.generator(key).random(len(X)) < self.p
         images = _images(X, self.image_shape)
         out = np.where(flip[:, None, None], images[:, :, ::-1], images)
@@ -93,7 +142,7 @@ def flips(image_shape, p: float = 0.5) -> FlipHorizontal:
     >>> flips((2, 2), p=1.0)(key(0), X)
     array([[2., 1., 4., 3.]])
     """
-    return FlipHorizontal(_shape(image_shape), checks.real(p, "p", low=0, high=1))
+    return FlipHorizontal(image_shape, p)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,9 +151,20 @@ class Chain:
 
     augmenters: tuple
 
+    def __post_init__(self):
+        checks.instance(self.augmenters, "augmenters", tuple, "a tuple of functions (key, X) -> X")
+        if not self.augmenters:
+            raise ValueError("augmenters: expected at least one, got none")
+        for i, a in enumerate(self.augmenters):
+            checks.function(a, f"augmenters[{i}]", "a function (key, X) -> X")
+
     def __call__(self, key, X):
-        for k, a in zip(rnd.split(key, len(self.augmenters)), self.augmenters):
-            X = a(k, X)
+        """Each augmenter in turn on the batch ``X``; a new array."""
+        return self._apply(key, _batch(key, X))
+
+    def _apply(self, key, X):
+        for i, (k, a) in enumerate(zip(rnd.split(key, len(self.augmenters)), self.augmenters)):
+            X = _applied(a, k, X, f"augmenters[{i}]")
         return X
 
 
@@ -115,10 +175,6 @@ def chain(*augmenters) -> Chain:
     >>> len(a.augmenters)
     2
     """
-    if not augmenters:
-        raise ValueError("augmenters: expected at least one, got none")
-    for i, a in enumerate(augmenters):
-        checks.function(a, f"augmenters[{i}]", "a function (key, X) -> X")
     return Chain(tuple(augmenters))
 
 

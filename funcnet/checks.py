@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 
 from ._key import Key
 from ._ops import rowsum
-from .tree import tree_check_same, tree_leaves, tree_paths
+from .tree import _walkable_leaves, tree_check_same, tree_leaves, tree_paths
 
 __all__ = [
     "integer",
@@ -41,6 +43,9 @@ __all__ = [
     "key",
     "float_dtype",
     "matrix",
+    "array",
+    "size",
+    "path",
     "finite",
     "all_finite",
     "describe_non_finite",
@@ -78,6 +83,10 @@ def _range_text(kind: str, low, high, low_open: bool, high_open: bool) -> str:
     return kind
 
 
+# Flags are not counts, and NumPy registers its time spans as integers: neither is a number here.
+_NOT_NUMBERS = (bool, np.bool_, np.timedelta64)
+
+
 def integer(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
     """A Python or NumPy integer (not a bool, not a whole float) within ``[low, high]``.
 
@@ -93,7 +102,7 @@ def integer(value, name: str, *, low: int | None = None, high: int | None = None
     if type(value) is int and (low is None or value >= low) and (high is None or value <= high):
         return value  # the common case, without the general checks
     want = _range_text("an integer", low, high, False, False)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    if isinstance(value, _NOT_NUMBERS) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected {want}, got {show(value)}")
     v = int(value)
     if (low is not None and v < low) or (high is not None and v > high):
@@ -118,7 +127,7 @@ def real(value, name: str, *, low: float | None = None, high: float | None = Non
     TypeError: lr: expected a finite number, got '0.1'
     """
     want = _range_text("a finite number", low, high, low_open, high_open)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if isinstance(value, _NOT_NUMBERS) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected {want}, got {show(value)}")
     try:
         v = float(value)
@@ -160,7 +169,7 @@ def choice(value, name: str, options) -> str:
         raise TypeError(f"{name}: expected one of {options}, got {show(value)}")
     if value not in options:
         raise ValueError(f"{name}: expected one of {options}, got {show(value)}")
-    return value
+    return str(value)  # a plain str, also for NumPy's str_
 
 
 def function(value, name: str, want: str = "a function"):
@@ -231,8 +240,10 @@ def float_dtype(value, name: str = "dtype") -> np.dtype:
     ValueError: dtype: expected float32 or float64, got float16
     """
     try:
-        dt = np.dtype(value)
-    except (TypeError, ValueError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a deprecated spelling ('a') is not a float dtype either
+            dt = np.dtype(value)
+    except (TypeError, ValueError, Warning, RecursionError):  # (a deeply nested list)
         raise TypeError(f"{name}: expected float32 or float64, got {show(value)}") from None
     if dt not in _FLOATS:
         raise ValueError(f"{name}: expected float32 or float64, got {dt}")
@@ -279,6 +290,78 @@ def finite(a: np.ndarray, name: str) -> np.ndarray:
     return a
 
 
+def array(value, name: str, want: str = "an array of numbers") -> np.ndarray:
+    """``value`` as an ndarray (the caller checks its dtype and shape).
+
+    Strings, bytes, mappings, and what NumPy cannot make one array of (ragged lists, objects
+    that refuse) are a TypeError naming ``name``.
+
+    >>> array([1, 2], "y").tolist()
+    [1, 2]
+    >>> array("ab", "y", "integer labels")
+    Traceback (most recent call last):
+    TypeError: y: expected integer labels, got 'ab'
+    """
+    if isinstance(value, (str, bytes, Mapping)):
+        raise TypeError(f"{name}: expected {want}, got {show(value)}")
+    try:
+        return np.asarray(value)
+    except Exception as e:  # ragged lists and the like
+        raise TypeError(f"{name}: expected {want}, got {type(value).__name__} ({e})") from None
+
+
+#: The most bytes one NumPy array can hold (its sizes are C ``intp``s). NumPy refuses more with
+#: errors that name nothing ("Maximum allowed dimension exceeded"), hence :func:`size`.
+MAX_ARRAY_BYTES = int(np.iinfo(np.intp).max)
+MAX_DIMS = 64  # NumPy 2's limit on dimensions
+
+
+def size(shape, name: str, itemsize: int = 8) -> tuple:
+    """Dimensions (integers >= 0, already checked) of an array NumPy can hold: at most 64 of
+    them and :data:`MAX_ARRAY_BYTES` bytes of ``itemsize``-byte items.
+
+    A size beyond that is a mistake, a ValueError naming ``name``; one NumPy could hold but the
+    machine cannot is NumPy's MemoryError, a matter of the machine.
+
+    >>> size((2, 3), "shape")
+    (2, 3)
+    >>> size((2**40, 2**40), "shape")
+    Traceback (most recent call last):
+    ValueError: shape: expected an array NumPy can hold (at most 64 dimensions and 2**63 - 1 bytes), got shape (1099511627776, 1099511627776) of 8-byte items
+    """
+    shape = tuple(int(d) for d in shape)
+    if len(shape) > MAX_DIMS or math.prod(shape) * itemsize > MAX_ARRAY_BYTES:
+        dims = [str(d) if d < 10**20 else f"{str(d)[0]}.{str(d)[1:3]}e{len(str(d)) - 1}" for d in shape]
+        text = (f"shape ({', '.join(dims)}{',' if len(dims) == 1 else ''})" if len(dims) <= 8
+                else f"a shape of {len(dims)} dimensions")
+        raise ValueError(f"{name}: expected an array NumPy can hold (at most {MAX_DIMS} dimensions and "
+                         f"2**63 - 1 bytes), got {text} of {itemsize}-byte items")
+    return shape
+
+
+def path(value, name: str = "path") -> str:
+    """A file system path: a str, bytes or ``os.PathLike``, not empty, without NUL characters.
+
+    Returns:
+        The path as a str.
+
+    >>> path(b"runs/a.npz")
+    'runs/a.npz'
+    >>> path(3)
+    Traceback (most recent call last):
+    TypeError: path: expected a path (a str or os.PathLike), got 3
+    """
+    if not isinstance(value, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name}: expected a path (a str or os.PathLike), got {show(value)}")
+    try:
+        p = os.fsdecode(os.fspath(value))
+    except TypeError as e:  # a PathLike whose __fspath__ returns something else
+        raise TypeError(f"{name}: expected a path (a str or os.PathLike), got {show(value)} ({e})") from None
+    if not p or "\x00" in p:
+        raise ValueError(f"{name}: expected a path, not empty and without NUL characters, got {p!r:.100}")
+    return p
+
+
 def matrix(a, name: str, *, columns: int | None = None, dtype=None, numeric: bool = True) -> np.ndarray:
     """A finite, non-empty 2-D array (rows, columns): inputs, logits, gradients of logits.
 
@@ -295,12 +378,7 @@ def matrix(a, name: str, *, columns: int | None = None, dtype=None, numeric: boo
     Traceback (most recent call last):
     ValueError: X: expected 2 columns, got shape (3, 4)
     """
-    if isinstance(a, (str, bytes, Mapping)):
-        raise TypeError(f"{name}: expected a 2-D numeric array, got {show(a)}")
-    try:
-        a = np.asarray(a)
-    except Exception as e:  # ragged lists and the like
-        raise TypeError(f"{name}: expected a 2-D numeric array, got {type(a).__name__} ({e})") from None
+    a = array(a, name, "a 2-D numeric array")
     if a.dtype.kind not in ("biuf" if numeric else "f"):
         raise TypeError(f"{name}: expected a {'numeric' if numeric else 'float'} array, got dtype {a.dtype}")
     if a.dtype == np.uint8:
@@ -328,7 +406,8 @@ def matrix(a, name: str, *, columns: int | None = None, dtype=None, numeric: boo
 def arrays_like(tree, ref, name: str, ref_name: str, *, dtype=None, check_finite: bool = True) -> None:
     """``tree`` must have ``ref``'s structure and hold float arrays of ``ref``'s shapes.
 
-    ``ref``'s leaves are arrays (``np.broadcast_to`` views cost no memory). With ``dtype``, every leaf must have that
+    ``ref``'s leaves are arrays (``np.broadcast_to`` views cost no memory). Leaves are in native
+    byte order (NumPy computes in it). With ``dtype``, every leaf must have that
     dtype (a stray float64 leaf would silently upcast everything it touches); with
     ``check_finite``, no leaf may hold NaN or inf. Errors name the leaf by its path.
 
@@ -339,7 +418,7 @@ def arrays_like(tree, ref, name: str, ref_name: str, *, dtype=None, check_finite
     """
     tree_check_same(ref, tree, names=(ref_name, name))
     for i, (a, r) in enumerate(zip(tree_leaves(tree), tree_leaves(ref))):
-        if (type(a) is np.ndarray and a.dtype.kind == "f" and a.shape == r.shape
+        if (type(a) is np.ndarray and a.dtype.kind == "f" and a.shape == r.shape and a.dtype.isnative
                 and (dtype is None or a.dtype == dtype) and (not check_finite or all_finite(a))):
             continue
         where = name + tree_paths(tree)[i][0]
@@ -350,22 +429,28 @@ def arrays_like(tree, ref, name: str, ref_name: str, *, dtype=None, check_finite
             raise ValueError(f"{where}: expected shape {shape}, got {a.shape}")
         if dtype is not None and a.dtype != dtype:
             raise ValueError(f"{where}: expected dtype {np.dtype(dtype)}, got {a.dtype}")
+        if not a.dtype.isnative:
+            raise ValueError(f"{where}: expected an array in native byte order, got dtype {a.dtype.str}")
         finite(a, where)
 
 
 def float_arrays(tree, name: str, *, finite_values: bool = True) -> None:
-    """Every leaf of ``tree`` a float array of at least one dimension (finite, with ``finite``).
+    """Every leaf of ``tree`` a float array of at least one dimension in native byte order
+    (NumPy computes in it), finite with ``finite_values``.
 
     >>> float_arrays(({"W": np.zeros(2, int)},), "params")
     Traceback (most recent call last):
     TypeError: params[0]['W']: expected a float array of at least one dimension, got an array of shape (2,) and dtype int64
     """
-    for i, a in enumerate(tree_leaves(tree)):
-        if type(a) is np.ndarray and a.dtype.kind == "f" and a.ndim and (not finite_values or all_finite(a)):
+    for i, a in enumerate(_walkable_leaves(tree, name)):
+        if (type(a) is np.ndarray and a.dtype.kind == "f" and a.ndim and a.dtype.isnative
+                and (not finite_values or all_finite(a))):
             continue
         path = name + tree_paths(tree)[i][0]
         if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.ndim == 0:
             raise TypeError(f"{path}: expected a float array of at least one dimension, got {show(a)}")
+        if not a.dtype.isnative:
+            raise ValueError(f"{path}: expected an array in native byte order, got dtype {a.dtype.str}")
         finite(a, path)
 
 

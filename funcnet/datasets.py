@@ -22,6 +22,7 @@ MNIST and Fashion-MNIST are read from their original IDX files in a directory yo
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import math
@@ -51,8 +52,23 @@ __all__ = [
 ]
 
 
-def _count(n, name="n", minimum=1) -> int:
-    return checks.integer(n, name, low=minimum)
+def _count(n, name="n", minimum=1, points=1) -> int:
+    """A number of samples; ``points`` rows of 2 float64 coordinates each must fit one array."""
+    n = checks.integer(n, name, low=minimum)
+    checks.size((n * points, 2), name)
+    return n
+
+
+@contextlib.contextmanager
+def _in_range(name: str, value, dtype):
+    """Arithmetic that overflows (points beyond the float range) is a ValueError naming the setting
+    that put them there, never an inf or NaN in the data."""
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            yield
+    except FloatingPointError:
+        raise ValueError(f"{name}: expected a value that keeps the points within {np.dtype(dtype).name}'s "
+                         f"range, got {value!r}") from None
 
 
 def _nonneg(x, name) -> float:
@@ -77,10 +93,11 @@ def _two_classes(class0, class1, key, noise, dtype):
     X = np.vstack([class0, class1])
     y = np.concatenate([np.zeros(len(class0), np.int64), np.ones(len(class1), np.int64)])
     k1, k2 = rnd.split(key)
-    if noise:
-        X = X + rnd.normal(k1, X.shape, std=noise)
-    X, y = _shuffled(k2, X, y)
-    return X.astype(dtype), y
+    with _in_range("noise", noise, dtype):
+        if noise:  # noise * N(0, 1): the same numbers as normal(..., std=noise)
+            X = X + noise * rnd.normal(k1, X.shape)
+        X, y = _shuffled(k2, X, y)
+        return X.astype(dtype), y
 
 
 def xor(dtype=np.float64):
@@ -122,10 +139,11 @@ def xor_clusters(n: int = 400, *, key: rnd.Key, noise: float = 0.25, dtype=np.fl
     corners = np.array([[1, 1], [-1, -1], [1, -1], [-1, 1]], dtype=np.float64)
     which = np.arange(n) % 4
     k1, k2 = rnd.split(key)
-    X = corners[which] + rnd.normal(k1, (n, 2), std=noise) if noise else corners[which]
-    y = (which >= 2).astype(np.int64)
-    X, y = _shuffled(k2, X, y)
-    return X.astype(dtype), y
+    with _in_range("noise", noise, dtype):
+        X = corners[which] + noise * rnd.normal(k1, (n, 2)) if noise else corners[which]
+        y = (which >= 2).astype(np.int64)
+        X, y = _shuffled(k2, X, y)
+        return X.astype(dtype), y
 
 
 def moons(n: int = 400, *, key: rnd.Key, noise: float = 0.15, dtype=np.float64):
@@ -201,22 +219,26 @@ def spirals(n: int = 200, *, key: rnd.Key, noise: float = 0.25, turns: float = 2
     >>> X.shape, np.round(X.mean(0), 6).tolist(), np.round(X.std(0), 6).tolist()
     ((200, 2), [0.0, 0.0], [1.0, 1.0])
     """
-    n = _count(n)
+    n = _count(n, points=2)
     checks.key(key)
     noise = _nonneg(noise, "noise")
     turns = _positive(turns, "turns")
+    standardize = checks.boolean(standardize, "standardize")
     dtype = _dtype(dtype)
     k1, k2, k3 = rnd.split(key, 3)
-    r = np.sqrt(rnd.uniform(k1, n)) * 2 * np.pi * turns
-    arm = np.column_stack([-np.cos(r) * r, np.sin(r) * r])
-    X = np.vstack([arm, -arm])
-    if noise:
-        X = X + rnd.normal(k2, X.shape, std=noise)
-    y = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64)])
-    if standardize:
-        X = (X - X.mean(axis=0)) / X.std(axis=0)
-    X, y = _shuffled(k3, X, y)
-    return X.astype(dtype), y
+    # whichever puts the points further out is the one to name when they overflow
+    big = ("turns", turns) if 2 * np.pi * turns >= 10 * noise else ("noise", noise)
+    with _in_range(*big, dtype):
+        r = np.sqrt(rnd.uniform(k1, n)) * 2 * np.pi * turns
+        arm = np.column_stack([-np.cos(r) * r, np.sin(r) * r])
+        X = np.vstack([arm, -arm])
+        if noise:  # noise * N(0, 1): the same numbers as normal(..., std=noise)
+            X = X + noise * rnd.normal(k2, X.shape)
+        y = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64)])
+        if standardize:
+            X = (X - X.mean(axis=0)) / X.std(axis=0)
+        X, y = _shuffled(k3, X, y)
+        return X.astype(dtype), y
 
 
 def _digits_raw():
@@ -328,7 +350,7 @@ def load_idx(path, *, max_bytes: int = MAX_BYTES) -> np.ndarray:
     >>> load_idx(p)
     array([7, 8, 9], dtype=uint8)
     """
-    path = Path(path)
+    path = Path(checks.path(path))
     max_bytes = checks.integer(max_bytes, "max_bytes", low=0)
     if not path.is_file():
         raise FileNotFoundError(f"path: no such IDX file: {path}")
@@ -363,11 +385,15 @@ def _read_idx(stream, path, max_bytes: int) -> np.ndarray:
     if expected > max_bytes:
         raise ValueError(f"{path}: declares shape {dims} ({expected} bytes), more than max_bytes="
                          f"{max_bytes}; pass a larger max_bytes if the file is trusted")
+    checks.size(dims, str(path), dtype.itemsize)  # at most 64 dimensions
     data = _read_exactly(stream, expected, path, f"data for shape {dims}")
     if stream.read(1):
         raise ValueError(f"{path}: more data than shape {dims} declares ({expected} bytes)")
     # astype copies: the result is writable and owns its memory instead of pinning ``data``.
-    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+    out = np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+    if out.dtype.kind == "f":  # a float file holding NaN or inf is refused, never handed on
+        checks.finite(out, str(path))
+    return out
 
 
 def save_idx(path, array, *, compress: bool | None = None) -> Path:
@@ -390,16 +416,19 @@ def save_idx(path, array, *, compress: bool | None = None) -> Path:
     array([[0, 1, 2],
            [3, 4, 5]], dtype=uint8)
     """
-    path = Path(path)
-    array = np.asarray(array)
+    path = Path(checks.path(path))
+    array = checks.array(array, "array")
     codes = {np.dtype(t).newbyteorder("="): code for code, t in _IDX_TYPES.items()}
-    if array.dtype not in codes:
+    native = array.dtype.newbyteorder("=")
+    if native not in codes:
         raise TypeError(f"array: expected one of IDX's types (uint8, int8, int16, int32, float32, "
                         f"float64), got dtype {array.dtype}")
     if array.ndim == 0 or array.ndim > 255 or max(array.shape) >= 1 << 32:
         raise ValueError(f"array: expected 1 to 255 dimensions each below 2**32, got shape {array.shape}")
+    if array.dtype.kind == "f" and not checks.all_finite(array):  # load_idx would refuse the file
+        raise ValueError(f"array: expected finite values, got NaN or inf")
     compress = path.suffix == ".gz" if compress is None else checks.boolean(compress, "compress")
-    header = struct.pack(f">HBB{array.ndim}I", 0, codes[array.dtype], array.ndim, *array.shape)
+    header = struct.pack(f">HBB{array.ndim}I", 0, codes[native], array.ndim, *array.shape)
     raw = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
     # mtime=0: the same array gives the same bytes (a checksum file can list it).
     data = gzip.compress(raw, mtime=0) if compress else raw
@@ -426,7 +455,11 @@ def _verify(data_dir: Path, names) -> None:
     if not sums.is_file():
         return
     want = {}
-    for line in sums.read_text().splitlines():
+    try:
+        text = sums.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{sums}: not a text file of SHA-256 sums ({e})") from None
+    for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2:
             want[parts[1].lstrip("*")] = parts[0].lower()
@@ -468,8 +501,10 @@ def mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: bool = Tr
     Traceback (most recent call last):
     FileNotFoundError: data_dir: /nonexistent/train-images-idx3-ubyte.gz is missing; expected train-images-idx3-ubyte.gz, t10k-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-labels-idx1-ubyte.gz
     """
-    data_dir = Path(data_dir)
+    data_dir = Path(checks.path(data_dir, "data_dir"))
     dt = np.dtype(np.uint8) if _is_uint8(dtype) else _dtype(dtype)
+    flatten = checks.boolean(flatten, "flatten")
+    verify = checks.boolean(verify, "verify")
     for name in _MNIST_FILES:
         if not (data_dir / name).is_file():
             raise FileNotFoundError(
@@ -504,14 +539,16 @@ def _is_uint8(dtype) -> bool:
 
 
 def scale_images(images, dtype=np.float32) -> np.ndarray:
-    """uint8 pixels 0..255 as ``dtype`` in [0, 1] (a new array).
+    """Pixels 0..255 (uint8, or integers in that range) as ``dtype`` in [0, 1] (a new array).
 
     >>> scale_images(np.array([[0, 51, 255]], np.uint8))
     array([[0. , 0.2, 1. ]], dtype=float32)
     """
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
+    images = checks.array(images, "images", "uint8 pixels")
+    if images.dtype.kind not in "ui":
         raise TypeError(f"images: expected uint8 pixels, got dtype {images.dtype}")
+    if images.dtype != np.uint8 and images.size and (images.min() < 0 or images.max() > 255):
+        raise ValueError(f"images: expected pixels in 0..255, got values from {images.min()} to {images.max()}")
     dt = _dtype(dtype)
     out = images.astype(dt)
     out /= dt.type(255)

@@ -45,6 +45,7 @@ def _scheme(draw: Callable, what: str):
     def make(scale: Callable[[int, int], float]):
         def init(k, n_in, n_out, dtype):
             n_in, n_out = checks.integer(n_in, "n_in", low=1), checks.integer(n_out, "n_out", low=1)
+            checks.size((n_in, n_out), "n_in" if n_in >= n_out else "n_out", checks.float_dtype(dtype).itemsize)
             return draw(k, (n_in, n_out), dtype, scale(n_in, n_out))
 
         init.__doc__ = f"""{what} (see the module's table).

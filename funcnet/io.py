@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import lzma
 import math
 import os
 import tempfile
@@ -43,7 +44,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import checks
-from .network import Net, check_params, check_stats
+from .network import Net, check_net, check_params, check_stats
 from .train import FitResult
 
 __all__ = ["save", "load", "save_checkpoint", "load_checkpoint", "Checkpoint", "net_to_dict", "net_from_dict"]
@@ -77,6 +78,8 @@ def net_from_dict(d) -> Net:
     ValueError: net: unknown fields ['colour']; expected some of ['activation', 'batchnorm', 'dropout', 'dtype', 'init', 'output', 'sizes']
     """
     checks.instance(d, "net", dict, "a dict of Net fields")
+    if not all(isinstance(k, str) for k in d):
+        raise TypeError(f"net: expected a dict of Net fields (string keys), got keys {list(d)!r:.100}")
     fields = {f.name for f in dataclasses.fields(Net)} - {"layers"}
     unknown = sorted(set(d) - fields)
     if unknown:
@@ -99,6 +102,7 @@ def save(path, net: Net, params, *, stats=None) -> None:
     See Also:
         load
     """
+    path = checks.path(path)
     meta = {"format": FORMAT, "net": net_to_dict(net)}
     check_params(net, params)
     arrays = {"net": np.array(json.dumps(meta, sort_keys=True)), **_tree_arrays("", params)}
@@ -161,8 +165,8 @@ def _read_array(zf, info, path, *, dtype=None, shape=None, limit: int):
             read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                            else np.lib.format.read_array_header_2_0)
             got_shape, fortran, got_dtype = read_header(f)
-        except ValueError as e:
-            raise ValueError(f"{path}: entry {name!r} is not a .npy array ({e})") from None
+        except Exception as e:  # an untrusted header: NumPy's parser raises what it meets
+            raise ValueError(f"{path}: entry {name!r} is not a .npy array ({type(e).__name__}: {e})") from None
         if got_dtype.hasobject or (dtype is not None and got_dtype != dtype) or \
                 (dtype is None and got_dtype.kind != "U"):
             raise ValueError(f"{path}: entry {name!r} has dtype {got_dtype}, expected "
@@ -209,7 +213,7 @@ def load(path, *, max_bytes: int = 1 << 30):
 def _open(path, max_bytes, fmt: str, what: str, read):
     """Open an archive written by this module and ``read(zf, path, meta, net, max_bytes)`` it;
     every way a file can be broken or hostile becomes a ValueError naming the file."""
-    path = os.fspath(path)
+    path = checks.path(path)
     max_bytes = checks.integer(max_bytes, "max_bytes", low=0)
     if not os.path.exists(path):
         raise FileNotFoundError(f"path: no such file: {path}")
@@ -217,7 +221,9 @@ def _open(path, max_bytes, fmt: str, what: str, read):
         with zipfile.ZipFile(path) as zf:
             meta, net = _meta(zf, path, fmt, what, max_bytes)
             return read(zf, path, meta, net, max_bytes)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error, NotImplementedError) as e:
+    # RuntimeError: an entry flagged as encrypted; the decompressors' own errors for the rest
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error, lzma.LZMAError,
+            NotImplementedError, RuntimeError) as e:
         if isinstance(e, FileNotFoundError):
             raise
         raise ValueError(f"{path}: not a readable funcnet {what} file ({type(e).__name__}: {e})") from None
@@ -408,6 +414,8 @@ def save_checkpoint(path, net: Net, result, *, config: dict | None = None) -> No
     >>> later.history["epoch"], type(c.result.opt_state.states[0]).__name__
     ([1, 2, 3, 4], 'AdamState')
     """
+    path = checks.path(path)
+    check_net(net)
     checks.instance(result, "result", FitResult, "a funcnet.FitResult (from fit)")
     state = result.state
     check_params(net, state.train.params, "result.state.train.params")

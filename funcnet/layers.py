@@ -115,8 +115,9 @@ class Dense(Layer):
 
     def __post_init__(self):
         object.__setattr__(self, "n_out", checks.integer(self.n_out, "n_out", low=1))
-        checks.boolean(self.bias, "bias")
-        checks.choice(self.initializer, "initializer", INITIALIZERS)
+        checks.size((self.n_out,), "n_out")
+        object.__setattr__(self, "bias", checks.boolean(self.bias, "bias"))
+        object.__setattr__(self, "initializer", checks.choice(self.initializer, "initializer", INITIALIZERS))
 
     def shapes(self, n_in):
         shapes = {"W": (n_in, self.n_out)}
@@ -231,7 +232,7 @@ class Act(Layer):
     activation: str = "relu"
 
     def __post_init__(self):
-        checks.choice(self.activation, "activation", ACTIVATIONS)
+        object.__setattr__(self, "activation", checks.choice(self.activation, "activation", ACTIVATIONS))
 
     def output_owned(self, owned_in, train):
         if self.activation == "identity":

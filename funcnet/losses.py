@@ -63,7 +63,7 @@ def _logits(z, name="logits"):
 
 
 def _numeric(y, name, what):
-    y = np.asarray(y)
+    y = checks.array(y, name, what)
     if y.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected {what}, got dtype {y.dtype}")
     return y
@@ -83,7 +83,8 @@ def class_targets(z, y, name="labels"):
             raise ValueError(
                 f"{name}: expected class labels in [0, {k - 1}], got values in [{y.min()}, {y.max()}]"
             )
-        return y
+        # The kernels index with them: uint64 plus an int64 offset would be a float index.
+        return y.astype(np.int64, copy=False)
     if y.dtype.kind != "f":
         raise TypeError(f"{name}: expected integer labels or float one-hot rows, got dtype {y.dtype}")
     if y.shape != (n, k):

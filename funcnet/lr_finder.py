@@ -116,6 +116,9 @@ def lr_find(
         An :class:`LRFindResult` ``(lrs, losses, suggestion)``: float64 arrays of the steps
         run and the rate at the steepest fall of the smoothed loss before its minimum.
 
+    Raises:
+        FloatingPointError: the loss was not finite already at the first rate.
+
     >>> import funcnet as fn
     >>> net = fn.Net((1, 1), output="identity", dtype="float64")
     >>> X = np.linspace(-1, 1, 64)[:, None]; y = 3 * X[:, 0]
@@ -128,6 +131,8 @@ def lr_find(
     stop = checks.real(stop, "stop", low=0, low_open=True)
     if not stop > start:
         raise ValueError(f"stop: expected a rate greater than start={start}, got {stop}")
+    if not math.isfinite(stop / start):
+        raise ValueError(f"stop: expected stop / start within the float range, got {stop} / {start}")
     steps = checks.integer(steps, "steps", low=2)
     smooth = checks.real(smooth, "smooth", low=0, high=1, high_open=True)
     checks.function(optimizer_factory, "optimizer_factory", "a function schedule -> optimizer")

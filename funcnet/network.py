@@ -33,6 +33,7 @@ from .activations import ACTIVATIONS
 from .initializers import INITIALIZERS, default_init
 from .layers import Act, BatchNorm, Ctx, Dense, Dropout, Layer
 from .losses import HEADS
+from .tree import tree_paths
 
 __all__ = [
     "Net",
@@ -86,17 +87,24 @@ class Net:
         sizes = self.sizes
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
             raise TypeError(f"sizes: expected a sequence of layer widths, got {checks.show(sizes)}")
+        try:
+            sizes = tuple(sizes)
+        except TypeError:  # iterable in name only (a 0-d array)
+            raise TypeError(f"sizes: expected a sequence of layer widths, got {checks.show(sizes)}") from None
         sizes = tuple(checks.integer(s, "sizes", low=1) for s in sizes)
-        checks.choice(self.output, "output", HEADS)
+        for s in sizes:  # named here, before a layer is built of it
+            checks.size((s,), "sizes")
+        # The fields are kept as checked (plain str, bool, float): a net equals, prints and
+        # saves the same however its values were spelled (np.str_, np.bool_...).
+        object.__setattr__(self, "output", checks.choice(self.output, "output", HEADS))
         object.__setattr__(self, "dtype", checks.float_dtype(self.dtype).name)
         if self.layers is None:
             if len(sizes) < 2:
                 raise ValueError(f"sizes: expected at least an input and an output size, got {sizes}")
-            checks.choice(self.activation, "activation", ACTIVATIONS)
-            if self.init != "auto":
-                checks.choice(self.init, "init", [*INITIALIZERS, "auto"])
+            object.__setattr__(self, "activation", checks.choice(self.activation, "activation", ACTIVATIONS))
+            object.__setattr__(self, "init", checks.choice(self.init, "init", [*INITIALIZERS, "auto"]))
             object.__setattr__(self, "dropout", checks.real(self.dropout, "dropout", low=0, high=1, high_open=True))
-            checks.boolean(self.batchnorm, "batchnorm")
+            object.__setattr__(self, "batchnorm", checks.boolean(self.batchnorm, "batchnorm"))
             stack = _standard_layers(sizes, self.activation, self.init_scheme, self.dropout, self.batchnorm)
         else:
             if not isinstance(self.layers, (tuple, list)) or not self.layers:
@@ -115,7 +123,14 @@ class Net:
             sizes = widths
         object.__setattr__(self, "sizes", sizes)
         if self.output == "softmax" and sizes[-1] < 2:
-            raise ValueError(f"sizes: a softmax output needs at least 2 units, got {sizes[-1]}")
+            raise ValueError(f"{'sizes' if self.layers is None else 'layers'}: a softmax output needs at least "
+                             f"2 units, got {sizes[-1]}")
+        # Widths so large that no array could hold a layer's params are a mistake to name here,
+        # before the shape stand-ins below (NumPy would refuse them naming nothing).
+        itemsize = np.dtype(self.dtype).itemsize
+        for step in plan:
+            for shape in (*step.params.values(), *step.state.values()):
+                checks.size(shape, "sizes" if self.layers is None else "layers", itemsize)
         # The run plan, derived from the fields (not a field: equality and hashing use those),
         # and memory-free arrays of the params' and statistics' shapes to check against.
         object.__setattr__(self, "_plan", plan)
@@ -138,7 +153,9 @@ class Net:
         >>> net.sizes, net == Net((3, 4, 2), activation="tanh", init="he_normal")
         ((3, 4, 2), False)
         """
-        return cls((checks.integer(n_in, "n_in", low=1),), None, output, None, dtype, 0.0, False,
+        n_in = checks.integer(n_in, "n_in", low=1)
+        checks.size((n_in,), "n_in")
+        return cls((n_in,), None, output, None, dtype, 0.0, False,
                    tuple(layers) if isinstance(layers, (list, tuple)) else layers)
 
     def __repr__(self):
@@ -255,6 +272,19 @@ def _grouped(net: Net, part) -> tuple:
 
 
 # --- boundary checks of the arguments every public function of the core takes ---
+
+
+class Caches(tuple):
+    """What :func:`forward_train` keeps for :func:`backward`: one opaque cache per layer of
+    ``net.stack`` (a tuple), and the net and the batch size they were made for."""
+
+    def __new__(cls, caches, net: Net, rows: int):
+        self = super().__new__(cls, caches)
+        self.net, self.rows = net, rows
+        return self
+
+    def __reduce__(self):
+        return (Caches, (tuple(self), self.net, self.rows))
 
 
 def check_net(net, name: str = "net") -> Net:
@@ -465,6 +495,9 @@ def forward_train(net: Net, params, X, *, key=None):
         ``(logits, caches)``: (n, sizes[-1]) logits and a tuple with one entry per layer of
         ``net.stack``, opaque, for :func:`backward`.
 
+    Raises:
+        FloatingPointError: the logits overflowed ``net.dtype``, as for :func:`forward`.
+
     >>> from funcnet.random import key
     >>> net = Net((2, 4, 3), dtype="float64")
     >>> logits, caches = forward_train(net, init(key(0), net), np.ones((5, 2)))
@@ -475,8 +508,13 @@ def forward_train(net: Net, params, X, *, key=None):
     check_params(net, params)
     X = check_X(net, X)
     key = checks.key(key, required=net.needs_key)
-    z, caches, _ = _forward(net, params, X, train=True, key=key)
-    return z, tuple(caches)
+    with np.errstate(over="ignore", invalid="ignore"):
+        z, caches, _ = _forward(net, params, X, train=True, key=key)
+    checks.overflow(z, "forward_train", net.dtype)
+    for path, a in tree_paths(caches):  # a batch's variance may overflow under finite logits
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+            checks.overflow(a, f"forward_train: caches{path}", net.dtype)
+    return z, Caches(caches, net, len(X))
 
 
 def backward(net: Net, params, caches, dlogits):
@@ -490,6 +528,10 @@ def backward(net: Net, params, caches, dlogits):
     Returns:
         A tree with exactly the params' structure and shapes.
 
+    Raises:
+        FloatingPointError: a gradient overflowed ``net.dtype`` (finite but huge ``dlogits``
+            or params); never NaN or inf.
+
     >>> from funcnet.random import key
     >>> net = Net((2, 4, 3), dtype="float64")
     >>> params = init(key(0), net)
@@ -500,14 +542,20 @@ def backward(net: Net, params, caches, dlogits):
     """
     check_net(net)
     check_params(net, params)
-    if not isinstance(caches, tuple) or len(caches) != len(net._plan):
+    if not isinstance(caches, Caches) or len(caches) != len(net._plan):
         raise TypeError(f"caches: expected the tuple of {len(net._plan)} caches from forward_train, "
                         f"got {checks.show(caches)}")
+    if caches.net != net:
+        raise ValueError(f"caches: expected the caches forward_train made for this net, got those of "
+                         f"{caches.net!r:.200}")
     delta = checks.matrix(dlogits, "dlogits", columns=net.sizes[-1], dtype=net.dtype)
-    rows = {len(c) for c in caches if isinstance(c, np.ndarray)}
-    if rows and rows != {len(delta)}:
-        raise ValueError(f"dlogits: expected {rows.pop()} rows (the batch of the caches), got shape {delta.shape}")
-    return _backward(net, params, caches, delta)
+    if caches.rows != len(delta):
+        raise ValueError(f"dlogits: expected {caches.rows} rows (the batch of the caches), got shape {delta.shape}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        grads = _backward(net, params, caches, delta)
+    for path, g in tree_paths(grads):
+        checks.overflow(g, f"backward: grads{path}", net.dtype)
+    return grads
 
 
 def predict_proba(net: Net, params, X, *, stats=None) -> np.ndarray:
@@ -518,7 +566,11 @@ def predict_proba(net: Net, params, X, *, stats=None) -> np.ndarray:
     >>> predict_proba(net, init(key(0), net), np.ones((2, 2), np.float32)).sum(axis=1).round(5)
     array([1., 1.], dtype=float32)
     """
-    return HEADS[net.output].link(forward(net, params, X, stats=stats))
+    z = forward(net, params, X, stats=stats)
+    # Softmax shifts by each row's largest logit: logits spanning more than the float range
+    # overflow to -inf there, whose exp is exactly the 0 it should be.
+    with np.errstate(over="ignore"):
+        return HEADS[net.output].link(z)
 
 
 def predict(net: Net, params, X, *, stats=None) -> np.ndarray:
@@ -529,7 +581,8 @@ def predict(net: Net, params, X, *, stats=None) -> np.ndarray:
     >>> predict(net, init(key(0), net), np.ones((2, 2))).shape
     (2,)
     """
-    return HEADS[net.output].predict(forward(net, params, X, stats=stats))
+    z = forward(net, params, X, stats=stats)
+    return HEADS[net.output].predict(z)
 
 
 def accuracy(net: Net, params, X, y, *, stats=None) -> float:

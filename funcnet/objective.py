@@ -152,7 +152,8 @@ def grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
         A tree with exactly the params' structure, shapes and dtypes.
 
     Raises:
-        FloatingPointError: the loss overflowed in ``net.dtype``, as for :func:`loss`.
+        FloatingPointError: the loss or a gradient overflowed in ``net.dtype``, as for
+            :func:`value_and_grad`.
 
     >>> from funcnet.random import key
     >>> from funcnet.network import Net, init
@@ -167,7 +168,8 @@ def value_and_grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
     """:func:`loss` and :func:`grad` from one forward pass: ``(float, grads)``.
 
     Raises:
-        FloatingPointError: the loss overflowed in ``net.dtype``, as for :func:`loss`.
+        FloatingPointError: the loss or a gradient overflowed in ``net.dtype`` (as for
+            :func:`loss`): finite but huge params, inputs or ``l2``.
 
     >>> from funcnet.random import key
     >>> from funcnet.network import Net, init
@@ -179,7 +181,10 @@ def value_and_grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
     X, y, key, l2 = _checked(net, params, X, y, key, l2)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         r = _value_and_grad(net, params, X, y, key, l2)
-    return _finite(r.value, net), r.grads
+    value = _finite(r.value, net)
+    for path, g in tree_paths(r.grads):
+        checks.overflow(g, f"grad: grads{path}", net.dtype)
+    return value, r.grads
 
 
 def evaluate(net: Net, params, X, y, *, stats=None) -> dict:
@@ -236,6 +241,10 @@ def gradcheck_tree(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: fl
     Returns:
         A tree with the params' structure holding one float per leaf.
 
+    Raises:
+        FloatingPointError: the loss overflowed (in float64) at a perturbed point: the params,
+            inputs or ``eps`` are too large for central differences.
+
     >>> from funcnet.random import key
     >>> from funcnet.network import Net, init
     >>> net = Net((3, 4, 2), activation="gelu")
@@ -271,6 +280,9 @@ def gradcheck(net: Net, params, X, y, *, key=None, l2: float = 0.0, eps: float =
 
     Returns:
         ``max`` over leaves of :func:`gradcheck_tree`; below ~1e-7 means backprop is right.
+
+    Raises:
+        FloatingPointError: as :func:`gradcheck_tree`.
 
     >>> from funcnet.random import key
     >>> from funcnet.network import Net, init

@@ -23,6 +23,8 @@ See Also:
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -47,6 +49,19 @@ __all__ = [
 _PLOT_EXTRA = "pip install 'funcnet[plot]'"
 
 
+def _drawing(draw):
+    """A figure-making function whose drawing ignores floating-point overflow: matplotlib's
+    limits and log scales of extreme but finite values (1e308) overflow on the way, and it
+    copes with that; a warning (an error under a strict ``np.errstate``) would only get in the way."""
+
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            return draw(*args, **kwargs)
+
+    return drawn
+
+
 def _figure(figsize, dpi=100):
     try:
         from matplotlib.figure import Figure
@@ -61,23 +76,52 @@ def _check_figsize(figsize, default):
     checks.instance(figsize, "figsize", (tuple, list), "a pair of positive numbers (inches)")
     if len(figsize) != 2:
         raise ValueError(f"figsize: expected a pair of positive numbers (inches), got {checks.show(figsize)}")
-    return tuple(checks.real(v, "figsize", low=0, low_open=True) for v in figsize)
+    size = tuple(checks.real(v, "figsize", low=0, low_open=True) for v in figsize)
+    # The figure's pixels (at 100 dpi, RGBA) must fit one array.
+    checks.size([round(min(v, 1e15) * 100) for v in size] + [4], "figsize", 1)
+    return size
+
+
+def _numbers(values, name: str, want: str) -> np.ndarray:
+    """Numbers (a list or an array of them) as a float array; anything else a TypeError naming ``name``."""
+    a = checks.array(values, name, want)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected {want}, got dtype {a.dtype}")
+    with np.errstate(over="ignore"):
+        return a.astype(float)
+
+
+def _title(title, default: str) -> str:
+    if title is None:
+        return default
+    return checks.instance(title, "title", str, "a string") or default
 
 
 def _check_history(history, needs=("epoch", "loss")):
     checks.instance(history, "history", Mapping, "a dict of lists (fit(...).history)")
     for k in needs:
         if k not in history:
-            raise ValueError(f"history: expected a {k!r} entry, got keys {sorted(history)}")
-    n = len(history["epoch"])
-    if n == 0:
-        raise ValueError("history: expected at least one epoch, got an empty history")
-    return n
+            raise ValueError(f"history: expected a {k!r} entry, got keys {sorted(history, key=repr)}")
+    epochs = _numbers(history["epoch"], "history['epoch']", "a list of epoch numbers")
+    if epochs.ndim != 1 or len(epochs) == 0:
+        raise ValueError(f"history: expected at least one epoch, got an 'epoch' entry of shape {epochs.shape}")
+    checks.finite(epochs, "history['epoch']")
+    return len(epochs)
+
+
+def _series(history, key: str, n: int) -> np.ndarray:
+    """``history[key]``: one finite number per epoch."""
+    a = _numbers(history[key], f"history[{key!r}]", "a list of numbers, one per epoch")
+    if a.shape != (n,):
+        raise ValueError(f"history[{key!r}]: expected {n} numbers (one per epoch), got shape {a.shape}")
+    return checks.finite(a, f"history[{key!r}]")
 
 
 def _class_labels(y, name="y") -> np.ndarray:
     """Integer class labels from any of the core's label forms (ints, one-hot, 0/1)."""
-    y = np.asarray(y)
+    y = checks.array(y, name, "class labels")
+    if y.dtype.kind == "f":
+        checks.finite(y, name)
     if y.dtype.kind in "iu":
         if y.ndim != 1:
             raise ValueError(f"{name}: expected integer labels of shape (n,), got {y.shape}")
@@ -97,16 +141,20 @@ def _marker_size(n):
     return float(np.clip(6000 / n, 8, 40))
 
 
-def _class_colors(k):
+def _class_colors(k, classes=None):
+    """The colour of each class ``0..k-1`` (or of just ``classes``, a dict, for large ``k``)."""
     from matplotlib import colormaps
 
     cmap = colormaps["tab10" if k <= 10 else "tab20"]
+    if classes is not None:
+        return {c: cmap(c % cmap.N) for c in classes}
     return [cmap(i % cmap.N) for i in range(k)]
 
 
 # --- training curves ---
 
 
+@_drawing
 def loss_curves(history, *, best_epoch: int | None = None, title: str | None = None,
                 log_loss: bool = False, figsize=None):
     """Loss and accuracy per epoch, training and (when present) validation.
@@ -127,10 +175,13 @@ def loss_curves(history, *, best_epoch: int | None = None, title: str | None = N
     >>> [(line.get_label(), line.get_ydata().tolist()) for line in fig.axes[0].lines]
     [('train', [1.0, 0.5]), ('validation', [1.1, 0.7])]
     """
-    _check_history(history)
-    if best_epoch is not None:
-        checks.integer(best_epoch, "best_epoch", low=1)
+    n = _check_history(history)
+    if best_epoch is not None:  # an epoch of the history
+        checks.integer(best_epoch, "best_epoch", low=1, high=max(n, int(max(history["epoch"]))))
+    log_loss = checks.boolean(log_loss, "log_loss")
+    title = _title(title, "")
     has_acc = "accuracy" in history or "val_accuracy" in history
+    series = {k: _series(history, k, n) for k in ("loss", "val_loss", "accuracy", "val_accuracy") if k in history}
     fig = _figure(_check_figsize(figsize, (9, 3.5) if has_acc else (5, 3.5)))
     axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
     epochs = np.asarray(history["epoch"])
@@ -138,7 +189,7 @@ def loss_curves(history, *, best_epoch: int | None = None, title: str | None = N
     for ax, (label, train_key, val_key) in zip(axes, panels):
         for key, name, style in ((train_key, "train", "-"), (val_key, "validation", "--")):
             if key in history:
-                ax.plot(epochs, np.asarray(history[key], dtype=float), style, label=name)
+                ax.plot(epochs, series[key], style, label=name)
         if best_epoch is not None:
             ax.axvline(best_epoch, color="grey", linestyle=":", label="best epoch")
         ax.set_xlabel("epoch")
@@ -152,6 +203,7 @@ def loss_curves(history, *, best_epoch: int | None = None, title: str | None = N
     return fig
 
 
+@_drawing
 def grad_norm_curves(history, *, title: str | None = None, figsize=(5.5, 3.5)):
     """Per-layer gradient norms over training (log scale), one line per layer.
 
@@ -171,10 +223,12 @@ def grad_norm_curves(history, *, title: str | None = None, figsize=(5.5, 3.5)):
         grad_norm_bars: the norms at one moment, layer by layer.
     """
     _check_history(history, needs=("epoch", "grad_norm"))
-    norms = np.asarray(history["grad_norm"], dtype=float)  # (epochs, layers)
-    if norms.ndim != 2 or len(norms) != len(history["epoch"]):
+    norms = _numbers(history["grad_norm"], "history['grad_norm']", "one list of per-layer norms per epoch")
+    if norms.ndim != 2 or len(norms) != len(history["epoch"]) or norms.shape[1] == 0:
         raise ValueError(f"history: expected 'grad_norm' as one list of per-layer norms per epoch, "
                          f"got an array of shape {norms.shape}")
+    checks.finite(norms, "history['grad_norm']")
+    title = _title(title, "gradient norm per layer")
     fig = _figure(_check_figsize(figsize, None))
     ax = fig.subplots()
     epochs = np.asarray(history["epoch"])
@@ -186,10 +240,11 @@ def grad_norm_curves(history, *, title: str | None = None, figsize=(5.5, 3.5)):
     ax.set_ylabel("gradient norm (mean over batches)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small", ncol=1 + norms.shape[1] // 6)
-    ax.set_title(title or "gradient norm per layer")
+    ax.set_title(title)
     return fig
 
 
+@_drawing
 def grad_norm_bars(norms, *, title: str | None = None, figsize=(5.5, 3.5)):
     """Per-layer gradient norms at one moment as bars on a log scale.
 
@@ -207,9 +262,12 @@ def grad_norm_bars(norms, *, title: str | None = None, figsize=(5.5, 3.5)):
     [0.0001, 0.01, 0.5, 0.4]
     """
     series = dict(norms) if isinstance(norms, Mapping) else {"": norms}
+    title = _title(title, "gradient norm per layer")
     arrays = {}
     for label, values in series.items():
-        a = np.asarray(values, dtype=float)
+        if not isinstance(label, str):
+            raise TypeError(f"norms: expected series labelled by strings, got the label {checks.show(label)}")
+        a = _numbers(values, f"norms[{label!r}]" if label else "norms", "a sequence of norms")
         if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or np.any(a < 0):
             raise ValueError(f"norms: expected a non-empty sequence of finite norms >= 0 per series, "
                              f"got {values!r:.80}")
@@ -232,10 +290,11 @@ def grad_norm_bars(norms, *, title: str | None = None, figsize=(5.5, 3.5)):
     ax.grid(alpha=0.3, axis="y", which="both")
     if len(arrays) > 1 or next(iter(arrays)):
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the axis: bars fill it
-    ax.set_title(title or "gradient norm per layer")
+    ax.set_title(title)
     return fig
 
 
+@_drawing
 def lr_finder_curve(lrs, losses, suggestion=None, *, title: str | None = None, figsize=(5.5, 3.5)):
     """The learning-rate range test: loss against learning rate (log x), suggestion marked.
 
@@ -252,14 +311,19 @@ def lr_finder_curve(lrs, losses, suggestion=None, *, title: str | None = None, f
     >>> fig.axes[0].lines[0].get_xdata().tolist(), fig.axes[0].get_xscale()
     ([0.001, 0.01, 0.1], 'log')
     """
-    lrs = np.asarray(lrs, dtype=float)
-    losses = np.asarray(losses, dtype=float)
+    lrs = _numbers(lrs, "lrs", "a 1-D array of positive rates")
+    losses = _numbers(losses, "losses", "one loss per rate")
+    title = _title(title, "learning-rate finder")
     if lrs.ndim != 1 or lrs.size == 0 or not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
         raise ValueError(f"lrs: expected a non-empty 1-D array of positive rates, got shape {lrs.shape}")
     if losses.shape != lrs.shape:
         raise ValueError(f"losses: expected shape {lrs.shape} (one per rate), got {losses.shape}")
     if suggestion is not None:
         suggestion = checks.real(suggestion, "suggestion", low=0, low_open=True)
+        # lr_find suggests a rate it tried, or a tenth of one when the loss only rose
+        if not lrs.min() / 10 <= suggestion <= lrs.max():
+            raise ValueError(f"suggestion: expected a rate between a tenth of the lowest rate tried "
+                             f"({lrs.min() / 10:g}) and the highest ({lrs.max():g}), got {suggestion:g}")
     fig = _figure(_check_figsize(figsize, None))
     ax = fig.subplots()
     ok = np.isfinite(losses)
@@ -283,13 +347,14 @@ def lr_finder_curve(lrs, losses, suggestion=None, *, title: str | None = None, f
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    ax.set_title(title or "learning-rate finder")
+    ax.set_title(title)
     return fig
 
 
 # --- a trained classifier on its data ---
 
 
+@_drawing
 def decision_boundary(net: Net, params, X, y, *, stats=None, resolution: int = 200,
                       margin: float = 0.1, title: str | None = None, figsize=(5, 4.5)):
     """Decision regions of a classifier with 2 inputs, its data drawn on top.
@@ -328,13 +393,23 @@ def decision_boundary(net: Net, params, X, y, *, stats=None, resolution: int = 2
     labels = _class_labels(y)
     if len(labels) != len(X):
         raise ValueError(f"y: expected {len(X)} labels (one per row of X), got {len(labels)}")
+    k_out = max(net.sizes[-1], 2)
+    if labels.min() < 0 or labels.max() >= k_out:
+        raise ValueError(f"y: expected class labels in [0, {k_out - 1}], got values in [{labels.min()}, {labels.max()}]")
     resolution = checks.integer(resolution, "resolution", low=2)
+    checks.size((resolution * resolution, max(2, net.sizes[-1])), "resolution")  # the grid's probabilities
     margin = checks.real(margin, "margin", low=0)
+    title = _title(title, "decision boundary")
 
     lo, hi = X.min(axis=0).astype(float), X.max(axis=0).astype(float)
-    pad = np.maximum(hi - lo, 1e-6) * margin + 1e-6
+    # The least range and padding grow with the coordinates' size: a 1e-6 would vanish beside 1e20.
+    scale = np.maximum(1.0, np.maximum(np.abs(lo), np.abs(hi)))
+    pad = np.maximum(hi - lo, 1e-6 * scale) * margin + 1e-6 * scale
     gx = np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution)
     gy = np.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
+    if not (np.isfinite(gx).all() and np.isfinite(gy).all()):  # (drawn under a quiet np.errstate)
+        raise ValueError(f"X, margin: expected points and a margin whose plotted range fits float64, got "
+                         f"points in [{lo.min():g}, {hi.max():g}] and margin={margin!r}")
     xx, yy = np.meshgrid(gx, gy)
     grid = np.column_stack([xx.ravel(), yy.ravel()]).astype(net.dtype)
     proba = predict_proba(net, params, grid, stats=stats).astype(float)
@@ -366,10 +441,11 @@ def decision_boundary(net: Net, params, X, y, *, stats=None, resolution: int = 2
     ax.set_ylim(gy[0], gy[-1])
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
-    ax.set_title(title or "decision boundary")
+    ax.set_title(title)
     return fig
 
 
+@_drawing
 def digit_grid(images, y_true, y_pred, *, image_shape=None, cols: int = 10,
                title: str | None = None, figsize=None):
     """A grid of images with their predicted and true labels; mistakes framed and titled in red.
@@ -390,8 +466,8 @@ def digit_grid(images, y_true, y_pred, *, image_shape=None, cols: int = 10,
     >>> [ax.get_title() for ax in fig.axes]
     ['pred 1 / true 1', 'pred 2 / true 2', 'pred 0 / true 3']
     """
-    images = np.asarray(images)
-    if images.dtype.kind not in "biuf" or images.ndim not in (2, 3) or len(images) == 0:
+    images = checks.array(images, "images", "a numeric array (n, h*w) or (n, h, w)")
+    if images.dtype.kind not in "biuf" or images.ndim not in (2, 3) or 0 in images.shape:
         raise ValueError(f"images: expected a non-empty numeric array (n, h*w) or (n, h, w), got "
                          f"{images.dtype} array of shape {images.shape}")
     n = len(images)
@@ -402,9 +478,10 @@ def digit_grid(images, y_true, y_pred, *, image_shape=None, cols: int = 10,
                 raise ValueError(f"image_shape: rows of {images.shape[1]} values are not square "
                                  f"images; pass image_shape=(h, w)")
             image_shape = (side, side)
-        if (not isinstance(image_shape, (tuple, list)) or len(image_shape) != 2
-                or int(np.prod(image_shape)) != images.shape[1]):
+        checks.instance(image_shape, "image_shape", (tuple, list), "a pair (h, w)")
+        if len(image_shape) != 2 or math.prod(checks.integer(d, "image_shape", low=1) for d in image_shape) != images.shape[1]:
             raise ValueError(f"image_shape: expected (h, w) with h*w == {images.shape[1]}, got {image_shape!r}")
+        image_shape = tuple(int(d) for d in image_shape)
         images = images.reshape(n, *image_shape)
     true = _class_labels(y_true, "y_true")
     pred = _class_labels(y_pred, "y_pred")
@@ -413,6 +490,8 @@ def digit_grid(images, y_true, y_pred, *, image_shape=None, cols: int = 10,
             raise ValueError(f"{name}: expected {n} labels (one per image), got {len(a)}")
     cols = min(checks.integer(cols, "cols", low=1), n)
     rows = -(-n // cols)
+    if title is not None:
+        checks.instance(title, "title", str, "a string")
     fig = _figure(_check_figsize(figsize, (1.0 * cols, 1.15 * rows + 0.4)))
     axes = fig.subplots(rows, cols, squeeze=False)
     wrong = pred != true
@@ -478,15 +557,19 @@ def pca_2d(H) -> np.ndarray:
            [ 0.,  0.],
            [ 2.,  0.]])
     """
-    H = np.asarray(H, dtype=np.float64)
-    if H.ndim != 2 or H.shape[0] == 0 or H.shape[1] == 0:
-        raise ValueError(f"H: expected a non-empty 2-D array (samples, features), got shape {H.shape}")
-    C = H - H.mean(axis=0)
+    H = checks.matrix(H, "H").astype(np.float64)  # finite, non-empty, 2-D
+    with np.errstate(over="ignore", invalid="ignore"):
+        C = H - H.mean(axis=0)
+    if not checks.all_finite(C):
+        raise ValueError(f"H: expected values whose mean and spread fit float64, got values up to {np.abs(H).max():g}")
     _, _, vt = np.linalg.svd(C, full_matrices=False)
     vt = vt[:2]
     signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
     signs[signs == 0] = 1.0
-    Z = C @ (vt * signs[:, None]).T
+    with np.errstate(over="ignore", invalid="ignore"):
+        Z = C @ (vt * signs[:, None]).T
+    if not checks.all_finite(Z):
+        raise ValueError(f"H: expected values whose projection fits float64, got values up to {np.abs(H).max():g}")
     if Z.shape[1] < 2:
         Z = np.column_stack([Z, np.zeros(len(Z))])
     return Z
@@ -511,6 +594,7 @@ def _tsne_2d(H, key, perplexity):
         return tsne.fit_transform(np.asarray(H, dtype=np.float64))
 
 
+@_drawing
 def hidden_projection(net: Net, params, X, y, *, layer: int = -2, methods=("pca", "tsne"),
                       key: rnd.Key | None = None, stats=None, perplexity: float = 30.0,
                       title: str | None = None, figsize=None):
@@ -545,11 +629,15 @@ def hidden_projection(net: Net, params, X, y, *, layer: int = -2, methods=("pca"
     """
     if isinstance(methods, str):
         methods = (methods,)
+    if not isinstance(methods, (tuple, list)) and not hasattr(methods, "__next__"):
+        raise TypeError(f"methods: expected a selection of 'pca' and 'tsne', got {checks.show(methods)}")
     methods = tuple(methods)
     if not methods or any(m not in ("pca", "tsne") for m in methods):
         raise ValueError(f"methods: expected a non-empty selection of 'pca' and 'tsne', got {methods!r}")
     checks.key(key, required="tsne" in methods)
     perplexity = checks.real(perplexity, "perplexity", low=0, low_open=True)
+    if title is not None:
+        checks.instance(title, "title", str, "a string")
     H = hidden_activations(net, params, X, layer=layer, stats=stats)
     labels = _class_labels(y)
     if len(labels) != len(H):
@@ -561,7 +649,7 @@ def hidden_projection(net: Net, params, X, y, *, layer: int = -2, methods=("pca"
     fig = _figure(_check_figsize(figsize, (4.5 * len(methods), 4.2)))
     axes = fig.subplots(1, len(methods), squeeze=False)[0]
     classes = np.unique(labels)
-    colors = _class_colors(int(classes.max()) + 1)
+    colors = _class_colors(int(classes.max()) + 1, [int(c) for c in classes])
     for ax, method in zip(axes, methods):
         Z = pca_2d(H) if method == "pca" else _tsne_2d(H, key, perplexity)
         for c in classes:

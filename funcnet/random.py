@@ -102,8 +102,10 @@ def generator(k: Key) -> np.random.Generator:
 
 def _shape(shape) -> tuple[int, ...]:
     if isinstance(shape, (tuple, list)):
-        return tuple(checks.integer(s, "shape", low=0) for s in shape)
-    return (checks.integer(shape, "shape", low=0),)
+        dims = tuple(checks.integer(s, "shape", low=0) for s in shape)
+    else:
+        dims = (checks.integer(shape, "shape", low=0),)
+    return checks.size(dims, "shape")  # samples are drawn as 8-byte floats
 
 
 def normal(k: Key, shape, dtype=np.float64, *, std: float = 1.0) -> np.ndarray:
@@ -125,7 +127,10 @@ def normal(k: Key, shape, dtype=np.float64, *, std: float = 1.0) -> np.ndarray:
     std = checks.real(std, "std", low=0)
     out = generator(k).standard_normal(_shape(shape), dtype=dt)
     if std != 1.0:
-        out *= dt.type(std)
+        with np.errstate(over="ignore"):
+            out *= dt.type(std)
+        if not checks.all_finite(out):
+            raise ValueError(f"std: expected a standard deviation whose samples fit {dt}, got {std!r}")
     return out
 
 
@@ -180,6 +185,7 @@ def permutation(k: Key, n: int) -> np.ndarray:
     [0, 1, 2, 3, 4]
     """
     n = checks.integer(n, "n", low=0)
+    checks.size((n,), "n")
     return generator(k).permutation(n)
 
 

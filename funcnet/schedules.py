@@ -7,9 +7,11 @@ schedule can be passed anywhere a learning rate is accepted
 (``funcnet.optim.adam(cosine(1e-3, 1000))``). Each schedule is a small frozen dataclass of
 its settings with a ``__call__``: it prints, compares and pickles as plain data.
 
-The constructors check their settings once; the schedules check the step. Schedules compose:
-:func:`linear_warmup` hands over to any schedule, and :func:`join` runs several one after the
-other, each starting again from its own step 0.
+The dataclasses check their settings once, when made (through the lowercase functions or
+directly, ``Cosine(lr=0.1, total_steps=100)``); the schedules check the step. Schedules
+compose: :func:`linear_warmup` hands over to any schedule, and :func:`join` runs several one
+after the other, each starting again from its own step 0; what the schedules inside return is
+checked to be a finite number.
 
 >>> s = linear_warmup(cosine(0.1, total_steps=100), warmup_steps=10)
 >>> [round(s(t), 4) for t in (0, 5, 10, 60, 110)]
@@ -60,11 +62,40 @@ def _schedule(value, name: str) -> Schedule:
     return checks.function(value, name, "a schedule (a function step -> rate)")
 
 
+def _returned(value, name: str, step: int) -> float:
+    """What a schedule inside another returned at ``step``: a finite number (a rate, or the
+    factor of :func:`funcnet.optim.scale_by_schedule`, which may be negative)."""
+    try:
+        return checks.real(value, name)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{name}: expected the schedule to return a finite number, got "
+                      f"{checks.show(value)} at step {step}") from None
+
+
+def _set(obj, **fields) -> None:
+    """Store checked values in a frozen dataclass."""
+    for k, v in fields.items():
+        object.__setattr__(obj, k, v)
+
+
+def _marks(value, name: str) -> tuple:
+    """Strictly increasing positive steps (milestones, boundaries)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name}: expected a sequence of integers, got {checks.show(value)}")
+    marks = tuple(_count(m, name) for m in value)
+    if any(a >= b for a, b in zip(marks, marks[1:])):
+        raise ValueError(f"{name}: expected strictly increasing steps, got {marks}")
+    return marks
+
+
 @dataclasses.dataclass(frozen=True)
 class Constant:
     """The same rate at every step; see :func:`constant`."""
 
     lr: float
+
+    def __post_init__(self):
+        _set(self, lr=_rate(self.lr, "lr"))
 
     def __call__(self, step) -> float:
         _step(step)
@@ -80,7 +111,7 @@ def constant(lr: float) -> Constant:
     >>> constant(0.1)(0), constant(0.1)(10**6)
     (0.1, 0.1)
     """
-    return Constant(_rate(lr, "lr"))
+    return Constant(lr)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +122,14 @@ class StepDecay:
     step_size: int
     gamma: float
 
+    def __post_init__(self):
+        _set(self, lr=_rate(self.lr, "lr"), step_size=_count(self.step_size, "step_size"),
+             gamma=checks.real(self.gamma, "gamma", low=0, high=1, low_open=True))
+
     def __call__(self, step) -> float:
-        return self.lr * self.gamma ** (_step(step) // self.step_size)
+        # gamma <= 1: past 2**1000 decays the rate is what it is at 2**1000 (0, or lr when
+        # gamma is 1), and a float power of a huge int would overflow converting it
+        return self.lr * self.gamma ** min(_step(step) // self.step_size, 2**1000)
 
 
 def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> StepDecay:
@@ -110,8 +147,7 @@ def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> StepDecay:
     See Also:
         multistep: decays at chosen steps instead of regularly.
     """
-    return StepDecay(_rate(lr, "lr"), _count(step_size, "step_size"),
-                     checks.real(gamma, "gamma", low=0, high=1, low_open=True))
+    return StepDecay(lr, step_size, gamma)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +157,11 @@ class MultiStep:
     lr: float
     milestones: tuple
     gamma: float
+
+    def __post_init__(self):
+        marks = _marks(self.milestones, "milestones")
+        _set(self, lr=_rate(self.lr, "lr"), milestones=marks,
+             gamma=checks.real(self.gamma, "gamma", low=0, high=1, low_open=True))
 
     def __call__(self, step) -> float:
         t = _step(step)
@@ -139,12 +180,7 @@ def multistep(lr: float, milestones: Sequence[int], gamma: float = 0.1) -> Multi
     >>> [s(t) for t in range(7)]
     [1.0, 1.0, 1.0, 0.1, 0.1, 0.01, 0.01]
     """
-    if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Sequence):
-        raise TypeError(f"milestones: expected a sequence of integers, got {checks.show(milestones)}")
-    marks = tuple(_count(m, "milestones") for m in milestones)
-    if any(a >= b for a, b in zip(marks, marks[1:])):
-        raise ValueError(f"milestones: expected strictly increasing steps, got {marks}")
-    return MultiStep(_rate(lr, "lr"), marks, checks.real(gamma, "gamma", low=0, high=1, low_open=True))
+    return MultiStep(lr, milestones, gamma)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,15 +192,19 @@ class Exponential:
     decay_steps: int = 1
     staircase: bool = False
 
+    def __post_init__(self):
+        _set(self, lr=_rate(self.lr, "lr"), decay_rate=_rate(self.decay_rate, "decay_rate"),
+             decay_steps=_count(self.decay_steps, "decay_steps"), staircase=checks.boolean(self.staircase, "staircase"))
+
     def __call__(self, step) -> float:
         t = _step(step)
-        power = t // self.decay_steps if self.staircase else t / self.decay_steps
         # In Python floats a huge power underflows quietly to 0.0; growth beyond the float
         # range is an error naming the step rather than a silent inf.
         try:
+            power = t // self.decay_steps if self.staircase else t / self.decay_steps
             rate = self.lr * self.decay_rate**power
-        except OverflowError:
-            rate = math.inf
+        except OverflowError:  # the power itself, or the growth, beyond the float range
+            rate = math.inf if self.decay_rate > 1 else (0.0 if self.decay_rate < 1 else self.lr)
         if not math.isfinite(rate):
             raise ValueError(f"step: the rate of {self!r} overflows at step {t}")
         return rate
@@ -188,8 +228,7 @@ def exponential(lr: float, decay_rate: float, decay_steps: int = 1, *, staircase
     >>> exponential(1.0, 0.5, 2, staircase=True)(3)
     0.5
     """
-    return Exponential(_rate(lr, "lr"), _rate(decay_rate, "decay_rate"), _count(decay_steps, "decay_steps"),
-                       checks.boolean(staircase, "staircase"))
+    return Exponential(lr, decay_rate, decay_steps, staircase)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,9 +239,17 @@ class Cosine:
     total_steps: int
     final: float = 0.0
 
+    def __post_init__(self):
+        _set(self, lr=_rate(self.lr, "lr"), total_steps=_count(self.total_steps, "total_steps"),
+             final=_rate(self.final, "final", allow_zero=True))
+
     def __call__(self, step) -> float:
         t = min(_step(step), self.total_steps)
-        return self.final + (self.lr - self.final) * 0.5 * (1.0 + math.cos(math.pi * t / self.total_steps))
+        try:
+            angle = math.pi * t / self.total_steps
+        except OverflowError:  # total_steps beyond the float range: t / total_steps is 0 or 1
+            angle = math.pi if t == self.total_steps else 0.0
+        return self.final + (self.lr - self.final) * 0.5 * (1.0 + math.cos(angle))
 
 
 def cosine(lr: float, total_steps: int, final: float = 0.0) -> Cosine:
@@ -221,7 +268,7 @@ def cosine(lr: float, total_steps: int, final: float = 0.0) -> Cosine:
     >>> [round(s(t), 6) for t in (0, 2, 4, 100)]
     [1.0, 0.6, 0.2, 0.2]
     """
-    return Cosine(_rate(lr, "lr"), _count(total_steps, "total_steps"), _rate(final, "final", allow_zero=True))
+    return Cosine(lr, total_steps, final)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,6 +278,10 @@ class Linear:
     start: float
     end: float
     steps: int
+
+    def __post_init__(self):
+        _set(self, start=_rate(self.start, "start", allow_zero=True), end=_rate(self.end, "end", allow_zero=True),
+             steps=_count(self.steps, "steps"))
 
     def __call__(self, step) -> float:
         t = min(_step(step), self.steps)
@@ -249,7 +300,7 @@ def linear(start: float, end: float, steps: int) -> Linear:
     >>> [s(t) for t in (0, 1, 4, 9)]
     [1.0, 0.75, 0.0, 0.0]
     """
-    return Linear(_rate(start, "start", allow_zero=True), _rate(end, "end", allow_zero=True), _count(steps, "steps"))
+    return Linear(start, end, steps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,12 +311,17 @@ class LinearWarmup:
     warmup_steps: int
     start: float = 0.0
 
+    def __post_init__(self):
+        after = _schedule(self.after, "lr")
+        _rate(after(0), "lr(0)", allow_zero=True)  # the peak the ramp climbs to
+        _set(self, warmup_steps=_count(self.warmup_steps, "warmup_steps"), start=_rate(self.start, "start", allow_zero=True))
+
     def __call__(self, step) -> float:
         t = _step(step)
         if t < self.warmup_steps:
-            peak = self.after(0)
+            peak = _returned(self.after(0), "lr", 0)
             return self.start + (peak - self.start) * (t / self.warmup_steps)
-        return self.after(t - self.warmup_steps)
+        return _returned(self.after(t - self.warmup_steps), "lr", t - self.warmup_steps)
 
 
 def linear_warmup(lr, warmup_steps: int, *, start: float = 0.0) -> LinearWarmup:
@@ -284,9 +340,7 @@ def linear_warmup(lr, warmup_steps: int, *, start: float = 0.0) -> LinearWarmup:
     >>> [s(t) for t in range(8)]
     [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 0.5, 0.5]
     """
-    after = _schedule(lr, "lr") if callable(lr) else constant(lr)
-    _rate(after(0), "lr(0)", allow_zero=True)  # the peak the ramp climbs to
-    return LinearWarmup(after, _count(warmup_steps, "warmup_steps"), _rate(start, "start", allow_zero=True))
+    return LinearWarmup(lr if callable(lr) else constant(lr), warmup_steps, start)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,10 +350,23 @@ class Join:
     schedules: tuple
     boundaries: tuple
 
+    def __post_init__(self):
+        schedules = self.schedules
+        if isinstance(schedules, (str, bytes)) or not isinstance(schedules, Sequence) or not schedules:
+            raise TypeError(f"schedules: expected a non-empty sequence of schedules, got {checks.show(schedules)}")
+        parts = tuple(_schedule(s, f"schedules[{i}]") for i, s in enumerate(schedules))
+        marks = _marks(self.boundaries, "boundaries")
+        if len(marks) != len(parts) - 1:
+            raise ValueError(
+                f"boundaries: expected {len(parts) - 1} steps for {len(parts)} schedules, got {len(marks)}"
+            )
+        _set(self, schedules=parts, boundaries=marks)
+
     def __call__(self, step) -> float:
         t = _step(step)
         i = sum(1 for m in self.boundaries if m <= t)
-        return self.schedules[i](t - ((0,) + self.boundaries)[i])
+        at = t - ((0,) + self.boundaries)[i]
+        return _returned(self.schedules[i](at), f"schedules[{i}]", at)
 
 
 def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Join:
@@ -316,16 +383,4 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Join:
     >>> [round(s(t), 6) for t in range(5)]
     [0.0, 0.5, 1.0, 0.5, 0.0]
     """
-    if isinstance(schedules, (str, bytes)) or not isinstance(schedules, Sequence) or not schedules:
-        raise TypeError(f"schedules: expected a non-empty sequence of schedules, got {checks.show(schedules)}")
-    parts = tuple(_schedule(s, f"schedules[{i}]") for i, s in enumerate(schedules))
-    if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries, Sequence):
-        raise TypeError(f"boundaries: expected a sequence of integers, got {checks.show(boundaries)}")
-    marks = tuple(_count(b, "boundaries") for b in boundaries)
-    if len(marks) != len(parts) - 1:
-        raise ValueError(
-            f"boundaries: expected {len(parts) - 1} steps for {len(parts)} schedules, got {len(marks)}"
-        )
-    if any(a >= b for a, b in zip(marks, marks[1:])):
-        raise ValueError(f"boundaries: expected strictly increasing steps, got {marks}")
-    return Join(parts, marks)
+    return Join(schedules, boundaries)

@@ -25,6 +25,7 @@ calls; ``warm_start`` starts ``fit`` from the last fit's params with a new optim
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import numpy as np
@@ -34,7 +35,7 @@ try:
     from sklearn.preprocessing import LabelEncoder
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets, unique_labels
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 except ImportError as e:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError(
         "funcnet.sklearn needs scikit-learn: pip install 'funcnet[test]' or pip install scikit-learn"
@@ -47,6 +48,50 @@ from .optim.base import check_lr
 from .train import fit as fit_net
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
+
+_FLOATS = [np.float64, np.float32]
+
+
+_NO_Y = object()
+
+
+def _validated(estimator, X, y=_NO_Y, **kw):
+    """scikit-learn's ``validate_data`` (of ``X`` for prediction, or ``X`` and ``y`` to fit),
+    its errors naming the argument they are about."""
+    try:
+        if y is _NO_Y:
+            return validate_data(estimator, X, reset=False, dtype=_FLOATS)
+        return validate_data(estimator, X, y, dtype=_FLOATS, **kw)
+    except (TypeError, ValueError, OverflowError) as e:  # OverflowError: an int beyond float
+        name = "X"
+        if y is not _NO_Y:
+            try:
+                check_array(X, dtype=_FLOATS)
+                name = "y"  # X alone passes: the targets, or how they fit X
+                check_array(y, ensure_2d=False, dtype=None)
+                name = "X, y"  # each passes alone: they do not fit together
+            except (TypeError, ValueError, OverflowError):
+                pass
+        raise (ValueError if isinstance(e, OverflowError) else type(e))(f"{name}: {e}") from None
+
+
+def _targets_checked(y) -> None:
+    try:
+        check_classification_targets(y)
+    except ValueError as e:
+        raise ValueError(f"y: {e}") from None
+
+
+@contextlib.contextmanager
+def _as_estimator_names():
+    """A schedule checked later, inside fit, is the optimizer's ``lr``: here it is ours."""
+    try:
+        yield
+    except (TypeError, ValueError) as e:
+        if str(e).startswith("lr: "):
+            raise type(e)(f"learning_rate_init: {str(e)[4:]}") from None
+        raise
+
 
 OPTIMIZERS = {
     "sgd": optim.sgd,
@@ -99,7 +144,9 @@ class _Base(BaseEstimator):
         """The hyper-parameters checked under their own names: what fit passes to the core."""
         hidden = self.hidden_layer_sizes
         hidden = (hidden,) if isinstance(hidden, numbers.Integral) else hidden
-        checks.instance(hidden, "hidden_layer_sizes", (tuple, list), "a sequence of layer widths")
+        checks.instance(hidden, "hidden_layer_sizes", (tuple, list, np.ndarray), "a sequence of layer widths")
+        if isinstance(hidden, np.ndarray) and hidden.ndim != 1:  # array-like, as scikit-learn's own MLP takes
+            raise ValueError(f"hidden_layer_sizes: expected a 1-D sequence of layer widths, got {checks.show(hidden)}")
         return dict(
             hidden=tuple(checks.integer(h, "hidden_layer_sizes", low=1) for h in hidden),
             optimizer=OPTIMIZERS[checks.choice(self.optimizer, "optimizer", OPTIMIZERS)](
@@ -121,7 +168,7 @@ class _Base(BaseEstimator):
         going_on = hasattr(self, "params_") and (incremental or s["warm_start"])
         if not going_on:
             # dtype follows the data (float32 stays float32) unless the caller asks otherwise.
-            self.dtype_ = np.dtype(self.dtype or X.dtype).name
+            self.dtype_ = (X.dtype if self.dtype is None else checks.float_dtype(self.dtype)).name
             self.net_ = Net((X.shape[1], *s["hidden"], Y.shape[1] if Y.ndim == 2 else self._n_out),
                             activation=self.activation, output=self._output, dtype=self.dtype_,
                             dropout=self.dropout, batchnorm=self.batchnorm)
@@ -133,6 +180,16 @@ class _Base(BaseEstimator):
         # with the mean loss; funcnet's l2 applies to the mean loss directly.
         l2 = s["alpha"] / len(X)
         common = dict(key=k_fit, optimizer=s["optimizer"], batch_size=min(s["batch_size"], len(X)), l2=l2)
+        with _as_estimator_names():
+            result = self._run(X, Y, s, common, k_init, k_split, incremental, going_on)
+        self._result = result
+        self.params_, self.stats_, self.history_ = result.params, result.stats, result.history
+        self.best_epoch_ = result.best_epoch
+        self.loss_curve_ = list(result.history["loss"])
+        self.n_iter_ = len(self.loss_curve_)
+        return self
+
+    def _run(self, X, Y, s, common, k_init, k_split, incremental, going_on):
         if incremental:  # one more epoch, the optimizer state and schedules going on
             start = self._result if self._result is not None else init(k_init, self.net_)
             done = self._result.state.epoch if self._result is not None else 0
@@ -151,17 +208,12 @@ class _Base(BaseEstimator):
                 common["batch_size"] = min(s["batch_size"], len(X))
             result = fit_net(self.net_, start, X, Y, epochs=s["max_iter"], validation=validation,
                              patience=patience, stats=self.stats_ if going_on else None, **common)
-        self._result = result
-        self.params_, self.stats_, self.history_ = result.params, result.stats, result.history
-        self.best_epoch_ = result.best_epoch
-        self.loss_curve_ = list(result.history["loss"])
-        self.n_iter_ = len(self.loss_curve_)
-        return self
+        return result
 
     def _logits(self, X):
         """Check fitted and validate ``X`` for prediction, in the net's dtype."""
         check_is_fitted(self, "params_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = _validated(self, X)
         return X.astype(self.dtype_, copy=False)
 
 
@@ -201,8 +253,8 @@ class MLPClassifier(ClassifierMixin, _Base):
     def fit(self, X, y):
         """Train on ``X`` (n, d) and labels ``y`` (n,); returns ``self``."""
         going_on = self.warm_start is True and hasattr(self, "params_")
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=not going_on)
-        check_classification_targets(y)
+        X, y = _validated(self, X, y, reset=not going_on)
+        _targets_checked(y)
         if not going_on:
             self._set_classes(unique_labels(y))
         return self._fit(X, self._codes(y), incremental=False)
@@ -214,8 +266,8 @@ class MLPClassifier(ClassifierMixin, _Base):
         call, as one ``fit`` over the same batches would.
         """
         first = not hasattr(self, "params_")
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
-        check_classification_targets(y)
+        X, y = _validated(self, X, y, reset=first)
+        _targets_checked(y)
         if first:
             if classes is None:
                 raise ValueError("classes: the first call to partial_fit needs every class, got None")
@@ -279,8 +331,7 @@ class MLPRegressor(RegressorMixin, _Base):
         return self._fit(*self._targets(X, y, reset=not hasattr(self, "params_")), incremental=True)
 
     def _targets(self, X, y, reset: bool):
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True, y_numeric=True,
-                             reset=reset)
+        X, y = _validated(self, X, y, multi_output=True, y_numeric=True, reset=reset)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         if reset:
             self._y_1d, self._n_out = y.ndim == 1, Y.shape[1]

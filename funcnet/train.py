@@ -36,12 +36,13 @@ import toolz
 
 from . import checks
 from . import random as rnd
+from .augment import _applied
 from .losses import HEADS, smooth_labels
 from .network import Net, _update_stats, check_net, check_params, check_stats, check_X, init_stats
 from .objective import _evaluate, _targets, _value_and_grad
 from .optim import Transform, sgd
-from .optim.base import _apply_updates, check_optimizer, foreign_update, schedules_of
-from .tree import sum_squares, tree_leaves
+from .optim.base import _apply_updates, check_optimizer, foreign_update, plain_counts, schedules_of
+from .tree import global_norm, sum_squares, tree_leaves, tree_paths
 
 __all__ = ["TrainState", "Batch", "StepMetrics", "Best", "FitState", "FitResult", "ScheduleWarning",
            "make_train_step", "train_step", "fit", "steps_per_epoch"]
@@ -147,7 +148,13 @@ class _Updated(NamedTuple):
 
 
 def _layer_norms(grads) -> tuple:
-    return tuple([math.sqrt(sum_squares(tree_leaves(layer))[0]) for layer in grads])
+    return tuple([_norm(tree_leaves(layer)) for layer in grads])
+
+
+def _norm(leaves) -> float:
+    # float32 squares above ~1.8e19 overflow the BLAS sum: take those norms by rescaling
+    norm = math.sqrt(sum_squares(leaves)[0])
+    return norm if norm != math.inf else global_norm(leaves)
 
 
 def _gradient_stage(net: Net, l2: float, grad_norms: bool):
@@ -230,6 +237,10 @@ def train_step(net: Net, optimizer, state: TrainState, batch, *, l2: float = 0.0
     Returns:
         The new :class:`TrainState` and the batch's :class:`StepMetrics`.
 
+    Raises:
+        FloatingPointError: the batch's loss, or the new params or statistics, are NaN or inf
+            (training diverged, as :func:`fit` reports it).
+
     >>> import funcnet as fn
     >>> net = fn.Net((1, 1), output="identity", dtype="float64")
     >>> params = ({"W": np.array([[1.0]]), "b": np.array([0.0])},)
@@ -246,6 +257,7 @@ def train_step(net: Net, optimizer, state: TrainState, batch, *, l2: float = 0.0
     stats = check_stats(net, state.stats, "state.stats")
     if isinstance(optimizer, Transform):  # a user's own optimizer checks its state itself
         _check_opt_state(optimizer, state.opt_state, state.params)
+        state = state._replace(opt_state=plain_counts(state.opt_state))
     if not isinstance(batch, tuple) or len(batch) != 3:
         raise TypeError(f"batch: expected a tuple (X, y, key), got {checks.show(batch)}")
     X = check_X(net, batch[0], "batch[0]")
@@ -254,7 +266,20 @@ def train_step(net: Net, optimizer, state: TrainState, batch, *, l2: float = 0.0
     l2 = checks.real(l2, "l2", low=0)
     step = make_train_step(net, optimizer, l2=l2)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return step(state._replace(stats=stats), Batch(X, y, key))
+        new, metrics = step(state._replace(stats=stats), Batch(X, y, key))
+    if not math.isfinite(metrics.loss):
+        raise FloatingPointError(f"training diverged: the loss became {metrics.loss}; try a smaller learning rate")
+    _diverged(new.params, new.stats, "")
+    return new, metrics
+
+
+def _diverged(params, stats, when: str) -> None:
+    """A FloatingPointError naming the first leaf of params or statistics that is NaN or inf."""
+    for name, tree in (("params", params), ("stats", stats)):
+        for path, a in tree_paths(tree):
+            if not checks.all_finite(a):
+                raise FloatingPointError(f"training diverged: {name}{path} became NaN or inf{when}; "
+                                         f"try a smaller learning rate")
 
 
 def _warn_if_the_schedule_ends_early(optimizer, epochs: int, per_epoch: int) -> None:
@@ -286,6 +311,7 @@ class _Run(NamedTuple):
     best: Best | None  # for early stopping
     waited: int
     stop: bool
+    by_step: bool = False  # on_step stopped it (a non-finite step then ends the run, no error)
 
 
 def _batches(X, y, batch_size: int, perm):
@@ -317,11 +343,7 @@ def _epoch_batches(X, y, batch_size: int, shuffle: bool, dropout: bool, key, epo
 
 def _keyed(batch, key, dropout: bool, augment):
     if augment is not None:
-        X = augment(rnd.fold_in(key, 0), batch.X)
-        if not (isinstance(X, np.ndarray) and X.shape == batch.X.shape and X.dtype == batch.X.dtype):
-            raise TypeError(f"augment: expected a function (key, X) -> an array of X's shape {batch.X.shape} "
-                            f"and dtype {batch.X.dtype}, got {checks.show(X)}")
-        batch = batch._replace(X=X)
+        batch = batch._replace(X=_applied(augment, rnd.fold_in(key, 0), batch.X, "augment"))
     return batch._replace(key=key) if dropout else batch
 
 
@@ -353,14 +375,26 @@ def _run_epoch(step, batches, state, epoch: int, on_step, first_step: int):
 def _record(epoch: int, metrics: list, classifies: bool, grad_norms: bool) -> dict:
     """The history entry of an epoch from its steps' metrics."""
     count = sum([m.count for m in metrics])
-    record = {"epoch": epoch + 1, "loss": math.fsum([m.loss * m.count for m in metrics]) / count}
+    record = {"epoch": epoch + 1, "loss": _mean([m.loss * m.count for m in metrics], count)}
     if len(metrics) == 1:  # one batch (full-batch descent): that step's loss, exactly
         record["loss"] = metrics[0].loss
     if classifies:
         record["accuracy"] = sum([m.correct for m in metrics]) / count
     if grad_norms:
-        record["grad_norm"] = [math.fsum(col) / len(metrics) for col in zip(*[m.grad_norms for m in metrics])]
+        record["grad_norm"] = [_mean(col, len(metrics)) for col in zip(*[m.grad_norms for m in metrics])]
     return record
+
+
+def _mean(terms, count) -> float:
+    """``fsum(terms) / count`` for terms >= 0 (losses, norms); when finite terms sum beyond the
+    float range, the sum of ``term / count`` instead (rounded otherwise, so only then)."""
+    try:
+        mean = math.fsum(terms) / count
+    except OverflowError:  # fsum's partial sums of finite terms overflowed
+        mean = math.inf
+    if mean == math.inf and all(math.isfinite(t) for t in terms):
+        mean = math.fsum([t / count for t in terms])
+    return mean
 
 
 def _validate(net, params, stats, Xv, yv, classifies: bool, epoch: int) -> dict:
@@ -525,7 +559,7 @@ def fit(
         if callback is not None and callback({k: list(v) if isinstance(v, list) else v
                                               for k, v in record.items()}) is True:
             stop = True
-        return _Run(state, (record, run.records), best, waited, stop)
+        return _Run(state, (record, run.records), best, waited, stop, stopped)
 
     # Overflow shows up as a non-finite loss, which the epoch loop reports with its epoch and
     # batch; NumPy's own warnings from deep inside would only say less, later.
@@ -541,6 +575,10 @@ def fit(
         last = toolz.last(_through_stop(toolz.accumulate(run_epoch, first)))
     records = _unroll(last.records)
     history = {k: [r.get(k) for r in records] for k in records[0]}
+    # Each step's loss is checked, but the last update is seen by no loss after it (unless
+    # on_step ended the run: then a step that blew up ends it without an error).
+    if not last.by_step:
+        _diverged(last.state.params, last.state.stats, " at the last step")
     state = FitState(last.state, len(records), last.best, last.waited, last.stop)
     if last.best is not None:
         return FitResult(last.best.params, history, last.best.stats, last.state.opt_state, last.best.epoch, state)

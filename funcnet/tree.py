@@ -51,17 +51,32 @@ def _is_layers(tree) -> bool:
     return True
 
 
+def _walk_error(e: Exception, name: str) -> Exception:
+    """What a walk over the tree ``name`` met, as the error to raise: a tree nested beyond
+    Python's recursion limit (or holding itself), or a dict whose keys do not sort together."""
+    if isinstance(e, RecursionError):
+        return ValueError(f"{name}: expected a tree of tuples, lists and dicts, got one nested too deeply "
+                          f"or holding itself")
+    return TypeError(f"{name}: expected dicts whose keys sort together (strings), got keys that do not ({e})")
+
+
 def tree_leaves(tree) -> list:
     """The leaves of a tree in the fixed order (dict keys sorted).
 
     >>> tree_leaves(({"b": 2, "a": 1}, {"c": 3}))
     [1, 2, 3]
+    >>> tree_leaves({1: "a", "b": 2})
+    Traceback (most recent call last):
+    TypeError: tree: expected dicts whose keys sort together (strings), got keys that do not ('<' not supported between instances of 'str' and 'int')
     """
-    if _is_layers(tree):
-        return [d[k] for d in tree for k in sorted(d)]
-    out: list = []
-    _leaves(tree, out)
-    return out
+    try:
+        if _is_layers(tree):
+            return [d[k] for d in tree for k in sorted(d)]
+        out: list = []
+        _leaves(tree, out)
+        return out
+    except (RecursionError, TypeError) as e:  # the walk itself: sorted() and recursion only
+        raise _walk_error(e, "tree") from None
 
 
 def _leaves(tree, out):
@@ -82,7 +97,10 @@ def tree_paths(tree, prefix: str = "") -> list:
     [("[0]['W']", 1), ("[0]['b']", 2)]
     """
     out: list = []
-    _paths(tree, prefix, out)
+    try:
+        _paths(tree, prefix, out)
+    except (RecursionError, TypeError) as e:
+        raise _walk_error(e, "tree") from None
     return out
 
 
@@ -104,7 +122,26 @@ def tree_unflatten(like, leaves):
 
     >>> tree_unflatten(({"b": 0, "a": 0},), [1, 2])
     ({'a': 1, 'b': 2},)
+    >>> tree_unflatten(({"b": 0, "a": 0},), [1])
+    Traceback (most recent call last):
+    ValueError: leaves: expected 2 leaves (one per leaf of like), got 1
     """
+    from .checks import show
+
+    count = len(_walkable_leaves(like, "like"))
+    if isinstance(leaves, (str, bytes)) or not hasattr(leaves, "__iter__"):
+        raise TypeError(f"leaves: expected a sequence of {count} leaves, got {show(leaves)}")
+    try:
+        leaves = list(leaves)
+    except TypeError as e:  # 0-d arrays and other iterables that are not
+        raise TypeError(f"leaves: expected a sequence of {count} leaves, got {show(leaves)} ({e})") from None
+    if len(leaves) != count:
+        raise ValueError(f"leaves: expected {count} leaves (one per leaf of like), got {len(leaves)}")
+    return _unflatten(like, leaves)
+
+
+def _unflatten(like, leaves):
+    """:func:`tree_unflatten` for a trusted tree and the right number of leaves."""
     it = iter(leaves)
     if _is_layers(like):
         return tuple([{k: next(it) for k in sorted(d)} for d in like])
@@ -129,8 +166,8 @@ def _map(fn: Callable, tree, rest):
             {k: fn(d[k], *[r[i][k] for r in rest]) for k in sorted(d)} for i, d in enumerate(tree)
         ])
     if not rest:
-        return tree_unflatten(tree, [fn(a) for a in tree_leaves(tree)])
-    return tree_unflatten(tree, [fn(*xs) for xs in zip(tree_leaves(tree), *map(tree_leaves, rest))])
+        return _unflatten(tree, [fn(a) for a in tree_leaves(tree)])
+    return _unflatten(tree, [fn(*xs) for xs in zip(tree_leaves(tree), *map(tree_leaves, rest))])
 
 
 def tree_map(fn: Callable, tree, *rest) -> Any:
@@ -147,8 +184,13 @@ def tree_map(fn: Callable, tree, *rest) -> Any:
     >>> tree_map(lambda a, b: a + b, ({"x": 1},), ({"x": 2},))
     ({'x': 3},)
     """
+    from .checks import function
+
+    function(fn, "fn", "a function of the leaves")
     if rest:
-        tree_check_same(tree, *rest)
+        tree_check_same(tree, *rest)  # names the trees arg0, arg1, ... in order
+    else:
+        _walkable(tree, "arg0")
     return _map(fn, tree, rest)
 
 
@@ -158,7 +200,20 @@ def tree_structure(tree) -> Any:
     >>> tree_structure(({"W": np.zeros((2, 3)), "b": np.zeros(3)},))
     ({'W': (2, 3), 'b': (3,)},)
     """
-    return _map(lambda a: tuple(np.shape(a)) if np.ndim(a) else None, tree, ())
+    _walkable(tree, "tree")
+    return _map(lambda a: tuple(s) if (s := _leaf_shape(a)) else None, tree, ())
+
+
+def _leaf_shape(a) -> tuple:
+    """A leaf's shape (``()`` for a number or an object); a leaf whose ``shape`` is something else
+    (a module with a function of that name) is a TypeError naming the tree."""
+    s = np.shape(a)
+    if not (isinstance(s, tuple) and all(isinstance(d, int) for d in s)):
+        from .checks import show
+
+        raise TypeError(f"tree: expected leaves that are arrays, numbers or other objects, got {show(a)} "
+                        f"whose shape is {show(s)}")
+    return s
 
 
 def _keys(layers) -> tuple:
@@ -180,7 +235,21 @@ class _Star:
 
 
 def _outline(tree) -> str:
-    return repr(tree_unflatten(tree, [_Star()] * len(tree_leaves(tree))))
+    return repr(_unflatten(tree, [_Star()] * len(tree_leaves(tree))))
+
+
+def _walkable(tree, name: str):
+    """The skeleton of ``tree`` (containers and dict keys), or the error of walking it, naming it."""
+    try:
+        return _keys(tree) if _is_layers(tree) else _skeleton(tree)
+    except (RecursionError, TypeError) as e:
+        raise _walk_error(e, name) from None
+
+
+def _walkable_leaves(tree, name: str) -> list:
+    """:func:`tree_leaves`, the errors of the walk naming ``name``."""
+    _walkable(tree, name)
+    return tree_leaves(tree)
 
 
 def tree_check_same(tree, *others, names: tuple | None = None) -> None:
@@ -194,12 +263,17 @@ def tree_check_same(tree, *others, names: tuple | None = None) -> None:
     Traceback (most recent call last):
     TypeError: updates: expected the structure of params, ({'W': *},), got ({'V': *},)
     """
-    if names is not None and len(names) != 1 + len(others):
-        raise ValueError(f"names: expected {1 + len(others)} names, one per tree, got {len(names)}")
+    if names is not None:
+        if not isinstance(names, (tuple, list)) or not all(isinstance(n, str) for n in names):
+            from .checks import show
+
+            raise TypeError(f"names: expected a sequence of strings, one per tree, got {show(names)}")
+        if len(names) != 1 + len(others):
+            raise ValueError(f"names: expected {1 + len(others)} names, one per tree, got {len(names)}")
     names = names or tuple(f"arg{i}" for i in range(1 + len(others)))
-    ref = _keys(tree) if _is_layers(tree) else _skeleton(tree)
+    ref = _walkable(tree, names[0])
     for name, other in zip(names[1:], others):
-        if (_keys(other) if _is_layers(other) else _skeleton(other)) != ref:
+        if _walkable(other, name) != ref:
             raise TypeError(
                 f"{name}: expected the structure of {names[0]}, {_outline(tree):.300}, "
                 f"got {_outline(other):.300}"
@@ -214,7 +288,8 @@ def tree_zip(*trees) -> Any:
     """
     if not trees:
         raise ValueError("trees: expected at least one tree, got none")
-    return tree_map(lambda *xs: xs, *trees)
+    tree_check_same(*trees)  # names the trees arg0, arg1, ... in order
+    return _map(lambda *xs: xs, trees[0], trees[1:])
 
 
 # float32 dot products sum in float32 (BLAS sdot), with an error that grows with the length.
@@ -282,7 +357,7 @@ def global_norm(tree) -> float:
 
     Summed in float64 whatever the leaves' dtype (:func:`sum_squares` with ``wide``), and
     taken from :func:`rescaled` leaves when the squares overflow, so any tree of finite leaves
-    has a finite norm.
+    has a finite norm unless the norm itself is beyond the float range (then inf).
 
     >>> global_norm(({"W": np.array([3.0]), "b": np.array([4.0])},))
     5.0
@@ -290,11 +365,20 @@ def global_norm(tree) -> float:
     5e+200
     """
     leaves = [np.asarray(a) for a in tree_leaves(tree)]
+    for i, a in enumerate(leaves):  # (numbers only: strings, objects, complex refused)
+        if a.dtype.kind not in "biuf":
+            from .checks import show
+
+            raise TypeError(f"tree{tree_paths(tree)[i][0]}: expected numbers or arrays of numbers, "
+                            f"got {show(tree_leaves(tree)[i])}")
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         total, _ = sum_squares(leaves, wide=True)
         if total == math.inf and (scaled := rescaled(leaves)) is not None:
             e, small = scaled
-            return math.ldexp(math.sqrt(sum_squares(small, wide=True)[0]), e)
+            try:
+                return math.ldexp(math.sqrt(sum_squares(small, wide=True)[0]), e)
+            except OverflowError:  # the norm itself is beyond the float range
+                return math.inf
     return math.sqrt(total)
 
 
@@ -311,4 +395,5 @@ def weights_mask(tree):
     >>> weights_mask(({"W": np.zeros((2, 3)), "b": np.zeros(3)},))
     ({'W': True, 'b': False},)
     """
-    return _map(is_weight, tree, ())
+    _walkable(tree, "tree")
+    return _map(lambda a: len(_leaf_shape(a)) >= 2, tree, ())  # is_weight, for any leaf

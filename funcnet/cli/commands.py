@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, augment, io, optim, schedules
+from .. import __version__, augment, checks, io, optim, schedules
 from .. import random as rnd
 from ..network import Net, accuracy, init
 from ..objective import evaluate, gradcheck_tree
@@ -69,6 +69,14 @@ def _augment(cfg):
         return None if not parts else parts[0] if len(parts) == 1 else augment.chain(*parts)
 
 
+def _usable(out: Path, step) -> None:
+    """``step(out)``, with the file system's refusal (e.g. a name too long) as a usage error."""
+    try:
+        step(out)
+    except OSError as e:
+        raise UsageError(f"out: cannot use {str(out)!r} ({e.strerror or e})") from None
+
+
 def _settings(args) -> dict:
     return resolve_config(vars(args), read_json(args.config, "config") if args.config else None)
 
@@ -78,10 +86,11 @@ def train(args) -> int:
         cfg, out, previous = _resumed(args)
     else:
         cfg = _settings(args)
-        out = Path(args.out if args.out is not None else os.path.join("runs", cfg["dataset"]))
-        check_out(out)
+        with core_errors():
+            out = Path(checks.path(args.out, "out") if args.out is not None else os.path.join("runs", cfg["dataset"]))
+        _usable(out, check_out)
         previous = None
-    clear_stale(out)
+    _usable(out, clear_stale)
     net, _ = _net(cfg), _optimizer(cfg)  # the settings the core checks fail here, before any data
     if previous is not None and previous.net != net:
         raise UsageError(f"resume: the checkpoint's net {previous.net} is not the net of its config.json")
@@ -153,7 +162,10 @@ def _publish_run(out: Path, config: dict, net, result, *, summary=None, finish=N
     with it, the finished run (params, summary, and what ``finish(folder)`` adds: plots).
     Returns what ``finish`` returned.
     """
-    tmp = make_temporary(out)
+    try:
+        tmp = make_temporary(out)
+    except OSError as e:  # the file system's refusal, reported as a usage error
+        raise UsageError(f"out: cannot create {str(out)!r} ({e.strerror or e})") from None
     try:
         write_json(tmp / "config.json", config)
         write_json(tmp / "history.json", result.history)
@@ -190,7 +202,10 @@ def _resumed(args):
     if cfg["epochs"] < done:
         raise UsageError(f"epochs: expected at least the {done} epochs the run has done, got {cfg['epochs']}")
     out = Path(args.out) if args.out is not None else run
-    check_out(out)
+    if args.out is not None:
+        with core_errors():
+            checks.path(args.out, "out")
+    _usable(out, check_out)
     return cfg, out, previous
 
 
@@ -254,6 +269,8 @@ def gradcheck(args) -> int:
                   dropout=args.dropout, batchnorm=args.batchnorm)
     if not args.tol > 0:
         raise UsageError(f"tol: expected a positive number, got {args.tol}")
+    with core_errors():  # the random batch: samples x inputs floats
+        checks.size((args.samples, max(args.inputs, args.outputs)), "samples")
     k_init, k_x, k_y, k_drop = rnd.split(rnd.key(args.seed), 4)
     params = init(k_init, net)
     X = rnd.normal(k_x, (args.samples, args.inputs))
@@ -289,6 +306,24 @@ def gradcheck(args) -> int:
     return EXIT_OK if ok else EXIT_FAIL
 
 
+def _check_plot_path(text) -> None:
+    """``--plot``: a path in an existing folder, not a folder, in a format matplotlib writes."""
+    from matplotlib.figure import Figure
+
+    with core_errors():
+        path = Path(checks.path(text, "plot"))
+    try:
+        if not path.parent.is_dir():
+            raise UsageError(f"plot: no such folder for {text!r}")
+        if path.is_dir():
+            raise UsageError(f"plot: {text!r} is a folder; name a file, e.g. lr.png")
+    except OSError as e:  # e.g. a name too long for the file system
+        raise UsageError(f"plot: cannot use {text!r} ({e.strerror or e})") from None
+    formats = Figure().canvas.get_supported_filetypes()
+    if path.suffix and path.suffix[1:].lower() not in formats:
+        raise UsageError(f"plot: expected a file name ending in one of {sorted(formats)}, got {text!r}")
+
+
 def lr_find(args) -> int:
     from ..lr_finder import lr_find as find
 
@@ -297,8 +332,7 @@ def lr_find(args) -> int:
         if not importable("matplotlib"):
             raise UsageError("plot: drawing needs matplotlib, which is not installed "
                              "(pip install 'funcnet[plot]')")
-        if not Path(args.plot).parent.is_dir():
-            raise UsageError(f"plot: no such folder for {args.plot!r}")
+        _check_plot_path(args.plot)
     net = _net(cfg)
     data = load_data(cfg)
     Xfit, yfit = data.X, data.y
@@ -317,8 +351,12 @@ def lr_find(args) -> int:
     if args.plot is not None:
         from .. import plot
 
-        plot.lr_finder_curve(lrs, losses, result.suggestion,
-                             title=f"learning-rate finder: {cfg['dataset']}, {cfg['optimizer']}").savefig(args.plot)
+        fig = plot.lr_finder_curve(lrs, losses, result.suggestion,
+                                   title=f"learning-rate finder: {cfg['dataset']}, {cfg['optimizer']}")
+        try:
+            fig.savefig(args.plot)
+        except OSError as e:  # the file system's refusal, reported as a usage error
+            raise UsageError(f"plot: cannot write {args.plot!r} ({e.strerror or e})") from None
         print(f"wrote {args.plot}")
     print(f"suggested learning rate: {result.suggestion:.3g} (the steepest fall; a few times "
           f"lower is the cautious choice)")

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import datasets as ds
 from .. import random as rnd
-from .config import GENERATED_DATASETS, UsageError
+from .config import GENERATED_DATASETS, SHAPES, UsageError
 
 __all__ = ["run_keys", "load_data", "Data"]
 
@@ -56,7 +56,10 @@ def load_data(cfg: dict) -> Data:
         make = getattr(ds, name.replace("-", "_"))
         # n_samples counts all points; spirals() takes points per arm.
         n = cfg["n_samples"] // 2 if name == "spirals" else cfg["n_samples"]
-        X, y = make(n, key=keys["data"])
+        try:
+            X, y = make(n, key=keys["data"])
+        except (TypeError, ValueError) as e:  # e.g. more points than an array can hold
+            raise UsageError(f"n_samples: {e}") from None
         perm = rnd.permutation(keys["split"], len(X))
         n_test = max(1, round(0.2 * len(X)))
         test, train = perm[:n_test], perm[n_test:]
@@ -71,6 +74,10 @@ def load_data(cfg: dict) -> Data:
             raise UsageError(str(e)) from None  # already names data_dir and the files expected
         except (OSError, ValueError) as e:
             raise UsageError(f"data_dir: cannot read {name} from {cfg['data_dir']!r} ({e})") from None
+        classes = SHAPES[name][1]
+        if max(ytr.max(), yte.max()) >= classes:
+            raise UsageError(f"data_dir: {cfg['data_dir']!r} holds labels up to {max(ytr.max(), yte.max())}; "
+                             f"{name} has {classes} classes (0 to {classes - 1})")
         scale = ds.scale_images
     fit_part, validation = _split(cfg, Xtr, ytr)
     del Xtr  # the parts are copies: let the whole go before the floats are made

@@ -68,7 +68,9 @@ def adam_constants(count, b1, b2, eps):
     into one scalar, which saves two passes over every array; the result is the same
     Kingma & Ba update (this is not their "eps-hat" variant, which changes eps).
     """
-    t = count + 1
+    # b1, b2 < 1: their powers are 0 long before 2**1000 steps, where a float power of a
+    # larger int would overflow converting it
+    t = min(count + 1, 1 << 1000)
     root = math.sqrt(1.0 - b2**t)
     return eps * root, root / (1.0 - b1**t)
 

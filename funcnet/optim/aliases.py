@@ -9,9 +9,10 @@ by ``lr * weight_decay`` a step, decoupled from the gradient.
 
 from __future__ import annotations
 
-import numpy as np  # noqa: F401  (the doctests use it)
+import numpy as np
 
 from .. import checks
+from ..tree import tree_paths
 from .base import Chain, CountState, _apply_updates, _check_params, chain, check_lr
 from .transforms import (
     ScaleByLearningRate,
@@ -181,6 +182,10 @@ def sgd_step(lr: float, params, grads):
     Returns:
         New params of the same structure and dtypes.
 
+    Raises:
+        FloatingPointError: the new params overflowed their dtype, as in
+            :func:`~funcnet.optim.apply_updates`.
+
     >>> sgd_step(0.5, ({"W": np.array([1.0, 2.0])},), ({"W": np.array([2.0, 2.0])},))
     ({'W': array([0., 1.])},)
     """
@@ -188,5 +193,9 @@ def sgd_step(lr: float, params, grads):
     if callable(lr):
         raise TypeError("lr: sgd_step takes a number; use sgd(schedule) for a schedule")
     _check_params(params, "sgd_step")
-    updates, _ = sgd(lr).update(grads, CountState(0), params)
-    return _apply_updates(params, updates)
+    checks.arrays_like(grads, params, "grads", "params")  # finite, as apply_updates wants its updates
+    with np.errstate(over="ignore", invalid="ignore"):
+        new = _apply_updates(params, sgd(lr)._apply(grads, CountState(0), params)[0])
+    for path, a in tree_paths(new):
+        checks.overflow(a, f"sgd_step: params{path} - lr * grads{path}", a.dtype)
+    return new

@@ -101,10 +101,22 @@ class Transform:
         """``(updates, new_state)`` for ``grads``; no argument is changed.
 
         Checks the arguments (:meth:`check`), then runs ``_apply``: what :func:`funcnet.fit`
-        runs.
+        runs. NaN or inf in the grads pass through to the updates (fit's divergence check
+        sees them).
+
+        Raises:
+            FloatingPointError: from finite grads, state and params, the updates or the new
+                state overflowed their dtype (never a silent inf or NaN).
         """
         self.check(grads, state, params)
-        return self._apply(grads, state, params)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            updates, new_state = self._apply(grads, plain_counts(state), params)
+        if all(checks.all_finite(g) for g in tree_leaves(grads)):
+            for what, tree in (("updates", updates), ("the new state", new_state)):
+                for path, a in tree_paths(tree):
+                    if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+                        checks.overflow(a, f"update: {what}{path}", a.dtype)
+        return updates, new_state
 
     def check(self, grads, state, params=None) -> None:
         """Raise a TypeError or ValueError naming what is wrong with ``update``'s arguments."""
@@ -132,6 +144,20 @@ class Transform:
 
     def _apply(self, grads, state, params, factor=None):
         raise NotImplementedError
+
+
+def plain_counts(state):
+    """``state`` with Python ``int`` step counts (its own and, for a chain, its transforms'):
+    a NumPy integer count, accepted by the checks, would overflow at 2**63 - 1."""
+    if isinstance(state, ChainState):
+        inner = tuple(plain_counts(s) for s in state.states)
+        if type(state.count) is not int or any(a is not b for a, b in zip(inner, state.states)):
+            return ChainState(int(state.count), inner)
+        return state
+    count = getattr(state, "count", None)
+    if isinstance(state, tuple) and hasattr(state, "_replace") and count is not None and type(count) is not int:
+        return state._replace(count=int(count))
+    return state
 
 
 def _check_params(params, who: str, name: str = "params", finite: bool = True) -> None:
@@ -199,6 +225,9 @@ class Chain(Transform):
     State: ClassVar[type] = ChainState
 
     def __post_init__(self):
+        if not isinstance(self.transforms, (tuple, list)):
+            raise TypeError(f"transforms: expected a sequence of optimizers, got {checks.show(self.transforms)}")
+        object.__setattr__(self, "transforms", tuple(self.transforms))
         if not self.transforms:
             raise ValueError("transforms: expected at least one optimizer, got none")
         for i, t in enumerate(self.transforms):
@@ -357,6 +386,10 @@ def step(optimizer, grads, state, params):
     Returns:
         ``(new_params, new_state)``; no argument is changed.
 
+    Raises:
+        FloatingPointError: the update or the new params overflowed, as in ``update`` and
+            :func:`apply_updates`.
+
     >>> from funcnet.optim import momentum
     >>> p = ({"b": np.array([1.0])},)
     >>> opt = momentum(0.5, mu=0.9)
@@ -366,6 +399,11 @@ def step(optimizer, grads, state, params):
     (array([0.5]), array([-0.45]), 2)
     """
     check_optimizer(optimizer)
+    _check_params(params, "step")
+    checks.arrays_like(grads, params, "grads", "params")  # finite: apply_updates wants finite updates
     updates, new_state = optimizer.update(grads, state, params)
-    return apply_updates(params, updates), new_state
+    try:
+        return apply_updates(params, updates), new_state
+    except (TypeError, ValueError) as e:  # params and grads were fine: the optimizer's updates are not
+        raise type(e)(f"optimizer: its update returned {e}") from None
 

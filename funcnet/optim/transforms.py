@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import checks
 from .._ops import add_scaled
-from ..tree import _map, rescaled, sum_squares, tree_check_same, tree_leaves, tree_paths, tree_unflatten, weights_mask
+from ..tree import _map, _unflatten, _walkable, is_weight, rescaled, sum_squares, tree_check_same, tree_leaves, tree_paths
 from . import _kernels as K
 from .base import CountState, Transform, _Scalar, _each, check_lr, rate_at, scheduled
 
@@ -207,7 +207,7 @@ class ClipByGlobalNorm(Transform):
             out = self._clip(leaves)
         if factor is not None:
             out = [np.multiply(u, factor) for u in out]
-        return tree_unflatten(grads, out), CountState(state.count + 1)
+        return _unflatten(grads, out), CountState(state.count + 1)
 
     def _clip(self, leaves):
         total, plain = sum_squares(leaves)
@@ -265,7 +265,7 @@ class AddDecayedWeights(Transform):
 
     def _masked(self, params):
         if self.mask is None:
-            return weights_mask(params)
+            return _map(is_weight, params, ())  # weights_mask, on params already checked
         return self.mask(params) if callable(self.mask) else self.mask
 
     def _check_state(self, state, grads, params):
@@ -320,6 +320,7 @@ def add_decayed_weights(weight_decay: float, mask=None) -> AddDecayedWeights:
     """
     wd = checks.real(weight_decay, "weight_decay", low=0)
     if mask is not None and not callable(mask):
+        _walkable(mask, "mask")
         for path, on in tree_paths(mask):
             checks.boolean(on, f"mask{path}")
     return AddDecayedWeights(wd, mask)
@@ -364,8 +365,8 @@ class _Moments(Transform):
         for j, (tree, decay) in enumerate(zip(trees, self._decays())):
             new = [o[j + 1] for o in out]
             K.flush_tiny_(new, decay, count + 1)
-            new_trees.append(tree_unflatten(tree, new))
-        return tree_unflatten(grads, [o[0] for o in out]), self.State(count + 1, *new_trees)
+            new_trees.append(_unflatten(tree, new))
+        return _unflatten(grads, [o[0] for o in out]), self.State(count + 1, *new_trees)
 
 
 @dataclasses.dataclass(frozen=True)
