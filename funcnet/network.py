@@ -41,6 +41,7 @@ __all__ = [
     "forward",
     "forward_train",
     "backward",
+    "update_stats",
     "predict_proba",
     "predict",
     "accuracy",
@@ -508,6 +509,38 @@ def backward(net: Net, params, caches, dlogits):
     if rows and rows != {len(delta)}:
         raise ValueError(f"dlogits: expected {rows.pop()} rows (the batch of the caches), got shape {delta.shape}")
     return _backward(net, params, caches, delta)
+
+
+def update_stats(net: Net, stats, caches):
+    """The batch-norm running statistics after a training pass: what a train step keeps.
+
+    Each batch-norm layer moves its running mean and variance towards the batch's by its
+    ``momentum`` (:meth:`funcnet.layers.BatchNorm.update_state`); a net without batch norm
+    keeps its (empty) statistics. A step of your own, e.g. one that computes gradients on
+    several machines, keeps the statistics with this, as :func:`funcnet.fit` does.
+
+    Args:
+        net: the architecture.
+        stats: the running statistics before the pass (``init_stats(net)`` or a fit's).
+        caches: the second output of :func:`forward_train` on the batch.
+
+    Returns:
+        New statistics shaped like ``stats``; ``stats`` and ``caches`` are unchanged.
+
+    >>> from funcnet.random import key
+    >>> net = Net((2, 3, 2), batchnorm=True, dtype="float64")
+    >>> params = init(key(0), net)
+    >>> _, caches = forward_train(net, params, np.array([[0.0, 1.0], [2.0, 3.0]]))
+    >>> new = update_stats(net, init_stats(net), caches)
+    >>> new[0]["mean"].shape, bool((new[0]["var"] != 1).any()), new[1]
+    ((3,), True, {})
+    """
+    check_net(net)
+    stats = check_stats(net, stats)
+    if not isinstance(caches, tuple) or len(caches) != len(net._plan):
+        raise TypeError(f"caches: expected the tuple of {len(net._plan)} caches from forward_train, "
+                        f"got {checks.show(caches)}")
+    return _update_stats(net, stats, caches)
 
 
 def predict_proba(net: Net, params, X, *, stats=None) -> np.ndarray:
