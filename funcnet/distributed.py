@@ -17,12 +17,15 @@ synchronised batch norm), so a net with batch norm trains as it would on batches
 shard size; the running statistics are the shards' ones averaged, weighted by their sizes.
 Dropout masks come from ``fold_in(batch key, shard)``: reproducible, but not one process's.
 
-When it pays: every step costs a round trip to the workers (10-30 ms on a local cluster,
-more across machines) on top of the slowest shard's gradient, while one process pays the
-whole gradient. It pays once one full-batch gradient takes several times the round trip:
-large data (README's "Scaling out" has the measurements). Mini-batch training, whose steps
-take a millisecond, stays in one process; a hyper-parameter search spreads whole fits over
-the cluster instead (scikit-learn's ``GridSearchCV`` with joblib's Dask backend).
+When it pays: a step costs the slowest shard's gradient plus a fixed cost, the round trip
+to the workers (17-33 ms for an empty task on a local cluster of this project's 2-core
+machine) and sending the params out and the gradients back (73-236 ms in all for a 784-256-10
+net), while one process pays the whole gradient. On k machines it pays once one shard's
+gradient takes longer than the fixed cost / (k - 1): full batches of thousands of rows and
+more (README's "Scaling out", ``python scripts/dask_fit.py --timing``). Mini-batch training,
+whose steps take about a millisecond, stays in one process; a hyper-parameter search spreads
+whole fits over the cluster instead (scikit-learn's ``GridSearchCV`` with joblib's Dask
+backend, ``scripts/dask_grid.py``).
 
 >>> from dask.distributed import Client, LocalCluster
 >>> import funcnet as fn
@@ -38,7 +41,6 @@ the cluster instead (scikit-learn's ``GridSearchCV`` with joblib's Dask backend)
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -85,8 +87,9 @@ def _shard_sums(net: Net, params, stats, key, l2: float, shard) -> _Sums:
 def _combined(net: Net, parts: list, stats) -> BatchGradients:
     """The mean objective of all shards from their sums, added in shard order."""
     n = sum([p.count for p in parts])
-    # fsum is exact, hence independent of the order; the arrays are added in shard order.
-    value = math.fsum([p.value for p in parts]) / n
+    # Everything is added in shard order (sum goes left to right; math.fsum would raise on an
+    # overflow that fit must see as an infinite loss).
+    value = sum([p.value for p in parts]) / n
     grads = _add([p.grads for p in parts]) if len(parts) > 1 else parts[0].grads
     if net.has_state:
         stats = _weighted_mean([p.stats for p in parts], [float(p.count) for p in parts])
@@ -98,7 +101,7 @@ def _check_client(client):
         raise TypeError(f"client: expected a dask.distributed.Client, got {checks.show(client)}")
     if client.status != "running":
         raise ValueError(f"client: expected a running Client, got one whose status is {client.status!r}")
-    workers = sorted(client.scheduler_info()["workers"])
+    workers = sorted(client.nthreads())  # every worker's address (scheduler_info may list only some)
     if not workers:
         raise ValueError("client: expected a cluster with at least one worker, got none")
     return workers
