@@ -38,6 +38,7 @@ from .network import (
     init_stats,
     predict,
     predict_proba,
+    update_stats,
 )
 from .objective import evaluate, grad, gradcheck, gradcheck_tree, loss, value_and_grad
 from . import optim
@@ -45,6 +46,7 @@ from .optim import apply_updates, sgd_step
 from . import schedules
 from .train import (
     Batch,
+    BatchGradients,
     Best,
     FitResult,
     FitState,
@@ -69,6 +71,7 @@ __all__ = [
     "ACTIVATIONS",
     "Activation",
     "Batch",
+    "BatchGradients",
     "Best",
     "FitResult",
     "FitState",
@@ -122,5 +125,6 @@ __all__ = [
     "tree_structure",
     "tree_unflatten",
     "tree_zip",
+    "update_stats",
     "value_and_grad",
 ]

@@ -16,10 +16,14 @@ derivative in backprop: the backward pass starts from these ``dL/dz`` directly.
 Reductions: cross-entropy is summed over classes and averaged over the batch; binary
 cross-entropy and MSE are averaged over all elements (batch x outputs), as in PyTorch.
 
-Each loss is one kernel, ``kernel(z, y, grad, owned) -> (value, dL/dz or None, correct)``: the
-value, the gradient when asked, and the number of samples the head classifies right, from one
-pass over the logits. The public functions below, :mod:`funcnet.objective` and the train step
-all call these kernels, so a loss has one formula and gives the same bits wherever it is used.
+Each loss is one kernel, ``kernel(z, y, grad, owned, mean=True) -> (value, dL/dz or None,
+correct)``: the value, the gradient when asked, and the number of samples the head classifies
+right, from one pass over the logits. With ``mean=False`` the kernel sums over the samples
+instead of averaging (a sample's loss is its cross-entropy, or for binary cross-entropy and MSE
+the mean over its outputs): the same arithmetic without the division by the batch size, so that
+sums over shards of a batch add up to the sum over the batch. The public functions below,
+:mod:`funcnet.objective` and the train step all call these kernels, so a loss has one formula
+and gives the same bits wherever it is used.
 The public functions check their inputs (a NaN or inf logit is a ``ValueError`` naming the
 argument, never a NaN loss); the kernels trust theirs.
 
@@ -152,8 +156,9 @@ def _softmax_correct(z, y) -> int:
     return _class_hits(z.argmax(axis=1), y)
 
 
-def _softmax_cross_entropy(z, y, grad: bool, owned: bool):
+def _softmax_cross_entropy(z, y, grad: bool, owned: bool, mean: bool = True):
     n, k = z.shape
+    d = n if mean else 1  # what the summed loss is divided by
     pred = z.argmax(axis=1)
     correct = _class_hits(pred, y)
     # Shift each row by its maximum, read through argmax: a gather is far cheaper than a
@@ -175,15 +180,15 @@ def _softmax_cross_entropy(z, y, grad: bool, owned: bool):
     lse = np.log(s)
     if y.ndim != 1:
         lse *= weight
-    value = float(np.add.reduce(lse - picked)) / n
+    value = float(np.add.reduce(lse - picked)) / d
     if not grad:
         return value, None, correct
-    s *= n
-    e /= s[:, None]  # softmax / n
+    s *= d
+    e /= s[:, None]  # softmax / d
     if y.ndim == 1:
-        flat[at_y] -= 1 / n
+        flat[at_y] -= 1 / d
     else:
-        e -= y * (1 / n)
+        e -= y * (1 / d)
     return value, e, correct
 
 
@@ -202,7 +207,7 @@ def _no_correct(z, y) -> int:
     return 0
 
 
-def _binary_cross_entropy(z, y, grad: bool, owned: bool):
+def _binary_cross_entropy(z, y, grad: bool, owned: bool, mean: bool = True):
     # softplus(z) = max(z, 0) + log1p(exp(-|z|)) gives both pieces without overflow:
     # the loss is softplus(z) - z y, and sigmoid(z) = exp(z - softplus(z)) with z - softplus <= 0.
     correct = _binary_correct(z, y)
@@ -211,22 +216,24 @@ def _binary_cross_entropy(z, y, grad: bool, owned: bool):
     # sums overflow, while each difference is small.
     terms = np.multiply(z, y)
     np.subtract(sp, terms, out=terms)
-    value = float(np.add.reduce(terms, axis=None)) / z.size
+    d = z.size if mean else z.shape[1]  # the mean over outputs, and over samples too with mean
+    value = float(np.add.reduce(terms, axis=None)) / d
     if not grad:
         return value, None, correct
     g = np.subtract(z, sp, out=z if owned else sp)
     np.exp(g, out=g)
     g -= y
-    g *= 1 / g.size
+    g *= 1 / d
     return value, g, correct
 
 
-def _mean_squared_error(z, y, grad: bool, owned: bool):
+def _mean_squared_error(z, y, grad: bool, owned: bool, mean: bool = True):
+    n = z.size if mean else z.shape[1]  # as for binary cross-entropy
     d = np.subtract(z, y, out=z if owned else None)
-    value = float(np.vdot(d, d)) / d.size
+    value = float(np.vdot(d, d)) / n
     if not grad:
         return value, None, 0
-    d *= 2 / d.size
+    d *= 2 / n
     return value, d, 0
 
 
@@ -435,8 +442,9 @@ class Head(NamedTuple):
         name: ``"softmax"``, ``"sigmoid"`` or ``"identity"``.
         loss_name: the loss's name, e.g. ``"softmax_cross_entropy"``.
         link: logits -> predictions (probabilities or values).
-        kernel: ``(z, y, grad, owned) -> (value, dL/dz or None, correct)`` on checked targets;
-            with ``owned`` it may overwrite ``z``.
+        kernel: ``(z, y, grad, owned, mean=True) -> (value, dL/dz or None, correct)`` on
+            checked targets; with ``owned`` it may overwrite ``z``; ``mean=False`` sums over
+            the samples instead of averaging.
         predict: logits -> labels (classification) or values (regression).
         correct: ``(z, y) -> int``, the samples classified right (0 for regression); the
             kernel counts the same way.

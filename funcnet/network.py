@@ -42,6 +42,7 @@ __all__ = [
     "forward",
     "forward_train",
     "backward",
+    "update_stats",
     "predict_proba",
     "predict",
     "accuracy",
@@ -285,6 +286,17 @@ class Caches(tuple):
 
     def __reduce__(self):
         return (Caches, (tuple(self), self.net, self.rows))
+
+
+def check_caches(net: Net, caches, name: str = "caches") -> Caches:
+    """The :class:`Caches` that :func:`forward_train` made for ``net``."""
+    if not isinstance(caches, Caches) or len(caches) != len(net._plan):
+        raise TypeError(f"{name}: expected the tuple of {len(net._plan)} caches from forward_train, "
+                        f"got {checks.show(caches)}")
+    if caches.net != net:
+        raise ValueError(f"{name}: expected the caches forward_train made for this net, got those of "
+                         f"{caches.net!r:.200}")
+    return caches
 
 
 def check_net(net, name: str = "net") -> Net:
@@ -542,12 +554,7 @@ def backward(net: Net, params, caches, dlogits):
     """
     check_net(net)
     check_params(net, params)
-    if not isinstance(caches, Caches) or len(caches) != len(net._plan):
-        raise TypeError(f"caches: expected the tuple of {len(net._plan)} caches from forward_train, "
-                        f"got {checks.show(caches)}")
-    if caches.net != net:
-        raise ValueError(f"caches: expected the caches forward_train made for this net, got those of "
-                         f"{caches.net!r:.200}")
+    caches = check_caches(net, caches)
     delta = checks.matrix(dlogits, "dlogits", columns=net.sizes[-1], dtype=net.dtype)
     if caches.rows != len(delta):
         raise ValueError(f"dlogits: expected {caches.rows} rows (the batch of the caches), got shape {delta.shape}")
@@ -556,6 +563,35 @@ def backward(net: Net, params, caches, dlogits):
     for path, g in tree_paths(grads):
         checks.overflow(g, f"backward: grads{path}", net.dtype)
     return grads
+
+
+def update_stats(net: Net, stats, caches):
+    """The batch-norm running statistics after a training pass: what a train step keeps.
+
+    Each batch-norm layer moves its running mean and variance towards the batch's by its
+    ``momentum`` (:meth:`funcnet.layers.BatchNorm.update_state`); a net without batch norm
+    keeps its (empty) statistics. A step of your own, e.g. one that computes gradients on
+    several machines, keeps the statistics with this, as :func:`funcnet.fit` does.
+
+    Args:
+        net: the architecture.
+        stats: the running statistics before the pass (``init_stats(net)`` or a fit's).
+        caches: the second output of :func:`forward_train` on the batch.
+
+    Returns:
+        New statistics shaped like ``stats``; ``stats`` and ``caches`` are unchanged.
+
+    >>> from funcnet.random import key
+    >>> net = Net((2, 3, 2), batchnorm=True, dtype="float64")
+    >>> params = init(key(0), net)
+    >>> _, caches = forward_train(net, params, np.array([[0.0, 1.0], [2.0, 3.0]]))
+    >>> new = update_stats(net, init_stats(net), caches)
+    >>> new[0]["mean"].shape, bool((new[0]["var"] != 1).any()), new[1]
+    ((3,), True, {})
+    """
+    check_net(net)
+    stats = check_stats(net, stats)
+    return _update_stats(net, stats, check_caches(net, caches))
 
 
 def predict_proba(net: Net, params, X, *, stats=None) -> np.ndarray:

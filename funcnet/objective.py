@@ -5,6 +5,13 @@
 weight matrices (leaves of two or more dimensions, never biases). ``grad`` is its exact
 gradient by hand-derived backprop, and ``gradcheck`` compares the two numerically.
 
+``reduction="sum"`` gives ``n = len(X)`` times that objective instead: the per-sample losses
+summed, and the L2 term counted ``n`` times, ``n * l2/2 * sum(W**2)``. The penalty belongs to
+the params, not to any sample; counting it once per sample is what makes sums combine: for a
+batch cut into shards of any sizes ``n_i``, ``sum_i sum_objective(shard_i) / sum_i n_i`` is the
+mean objective of the whole batch, penalty included once, and likewise for the gradients (up to
+float rounding; without batch norm, whose statistics are each shard's own).
+
 :func:`_value_and_grad` and :func:`_evaluate` are what :func:`funcnet.fit` runs as well, so a
 loop of the public ``value_and_grad``, an optimizer's ``update`` and ``apply_updates`` gives
 ``fit``'s params bit for bit.
@@ -76,10 +83,16 @@ def _add_l2(grads, params, l2: float):
     return grads
 
 
-def _value_and_grad(net: Net, params, X, y, key, l2: float, grad: bool = True) -> Gradients:
-    """The training objective on a trusted batch: loss, gradients (if ``grad``), correct count."""
+def _value_and_grad(net: Net, params, X, y, key, l2: float, grad: bool = True, mean: bool = True) -> Gradients:
+    """The training objective on a trusted batch: loss, gradients (if ``grad``), correct count.
+
+    ``mean=False`` gives ``len(X)`` times the mean objective, L2 term included (see
+    :func:`value_and_grad`'s ``reduction``).
+    """
     z, caches, owned = _forward(net, params, X, train=True, key=key)
-    value, delta, correct = HEADS[net.output].kernel(z, y, grad, owned)
+    value, delta, correct = HEADS[net.output].kernel(z, y, grad, owned, mean)
+    if not mean:
+        l2 *= len(X)
     value += _l2_penalty(params, l2)
     if not grad:
         return Gradients(value, None, correct, caches)
@@ -112,12 +125,17 @@ def _checked(net, params, X, y, key, l2):
     return X, y, key, l2
 
 
+def _mean(reduction) -> bool:
+    """``reduction`` checked: True for ``"mean"``, False for ``"sum"``."""
+    return checks.choice(reduction, "reduction", ["mean", "sum"]) == "mean"
+
+
 def _targets(net: Net, X, y, name: str):
     # Targets are checked against a shape-only stand-in for the logits.
     return HEADS[net.output].targets(np.empty((len(X), net.sizes[-1]), X.dtype), y, name)
 
 
-def loss(net: Net, params, X, y, *, key=None, l2: float = 0.0) -> float:
+def loss(net: Net, params, X, y, *, key=None, l2: float = 0.0, reduction: str = "mean") -> float:
     """Mean loss of ``net`` on a batch (training mode), plus ``l2/2 * sum(W**2)``.
 
     Args:
@@ -127,6 +145,8 @@ def loss(net: Net, params, X, y, *, key=None, l2: float = 0.0) -> float:
         y: targets (see :mod:`funcnet.losses` for the accepted forms).
         key: dropout key (required when ``net.dropout > 0``).
         l2: L2 penalty strength (>= 0).
+        reduction: ``"mean"``, or ``"sum"`` for ``n`` times the mean, the L2 term included
+            (sums over shards of a batch add up to the batch's sum; see the module's text).
 
     Returns:
         A Python float.
@@ -141,12 +161,16 @@ def loss(net: Net, params, X, y, *, key=None, l2: float = 0.0) -> float:
     1.0
     """
     X, y, key, l2 = _checked(net, params, X, y, key, l2)
+    mean = _mean(reduction)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _finite(_value_and_grad(net, params, X, y, key, l2, grad=False).value, net)
+        return _finite(_value_and_grad(net, params, X, y, key, l2, grad=False, mean=mean).value, net)
 
 
-def grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
+def grad(net: Net, params, X, y, *, key=None, l2: float = 0.0, reduction: str = "mean"):
     """Gradient of :func:`loss` with respect to every param, by backprop.
+
+    Args:
+        net, params, X, y, key, l2, reduction: as for :func:`loss`.
 
     Returns:
         A tree with exactly the params' structure, shapes and dtypes.
@@ -161,11 +185,20 @@ def grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
     >>> grad(net, init(key(0), net), np.zeros((1, 2)), np.ones((1, 3)))[0]["b"].round(3)
     array([-0.667, -0.667, -0.667])
     """
-    return value_and_grad(net, params, X, y, key=key, l2=l2)[1]
+    return value_and_grad(net, params, X, y, key=key, l2=l2, reduction=reduction)[1]
 
 
-def value_and_grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
+def value_and_grad(net: Net, params, X, y, *, key=None, l2: float = 0.0, reduction: str = "mean"):
     """:func:`loss` and :func:`grad` from one forward pass: ``(float, grads)``.
+
+    Args:
+        net, params, X, y, key, l2: as for :func:`loss`.
+        reduction: ``"mean"`` (the default), or ``"sum"``: ``len(X)`` times the mean objective,
+            L2 term included, so that the sums of shards of any sizes, divided by the number
+            of samples in all, give the mean objective of the whole batch and its gradient.
+
+    Returns:
+        ``(value, grads)``: a Python float and a tree like the params.
 
     Raises:
         FloatingPointError: the loss or a gradient overflowed in ``net.dtype`` (as for
@@ -177,10 +210,22 @@ def value_and_grad(net: Net, params, X, y, *, key=None, l2: float = 0.0):
     >>> v, g = value_and_grad(net, init(key(0), net), np.zeros((1, 2)), np.ones((1, 3)))
     >>> v, sorted(g[0])
     (1.0, ['W', 'b'])
+
+    Two shards of 1 and 3 samples give the mean over all 4, penalty included once:
+
+    >>> net = Net((2, 4, 3), dtype="float64")
+    >>> params = init(key(0), net)
+    >>> X, y = np.arange(8.0).reshape(4, 2) / 8, np.array([0, 2, 1, 2])
+    >>> (v1, g1), (v2, g2) = [value_and_grad(net, params, X[s], y[s], l2=0.1, reduction="sum")
+    ...                       for s in (slice(0, 1), slice(1, 4))]
+    >>> v, g = value_and_grad(net, params, X, y, l2=0.1)
+    >>> abs((v1 + v2) / 4 - v) < 1e-15, np.allclose((g1[0]["W"] + g2[0]["W"]) / 4, g[0]["W"], rtol=1e-14)
+    (True, True)
     """
     X, y, key, l2 = _checked(net, params, X, y, key, l2)
+    mean = _mean(reduction)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        r = _value_and_grad(net, params, X, y, key, l2)
+        r = _value_and_grad(net, params, X, y, key, l2, mean=mean)
     value = _finite(r.value, net)
     for path, g in tree_paths(r.grads):
         checks.overflow(g, f"grad: grads{path}", net.dtype)

@@ -8,10 +8,12 @@ built with :func:`toolz.compose_left` into ``step(state, batch) -> (state, metri
 stages hand each other named tuples. The gradient stage is
 :func:`funcnet.objective._value_and_grad` and the last stage :func:`funcnet.optim.apply_updates`'s
 arithmetic, the same functions the public ``value_and_grad`` and ``apply_updates`` run, so a
-hand-written loop of those gives ``fit``'s params bit for bit. An epoch is a fold of the step
-over the batches of one shuffle, and :func:`fit` is ``toolz.accumulate`` of epochs (cut short
-by early stopping or a callback), so the whole run is a value computed from its inputs: the
-same key gives the same params and history, bit for bit.
+hand-written loop of those gives ``fit``'s params bit for bit; ``fit(..., gradient=fn)`` puts
+a function of your own (gradients from other machines, say) in the first stage's place. An
+epoch is a fold of the step over the batches of one shuffle, and :func:`fit` is
+``toolz.accumulate`` of epochs (cut short by early stopping or a callback), so the whole run
+is a value computed from its inputs: the same key gives the same params and history, bit for
+bit.
 
 Data are checked once per ``fit``; an epoch shuffles *indices* and gathers one batch at a time
 (no copy of the dataset); every array a step writes to is one it allocated itself.
@@ -44,8 +46,8 @@ from .optim import Transform, sgd
 from .optim.base import _apply_updates, check_optimizer, foreign_update, plain_counts, schedules_of
 from .tree import global_norm, sum_squares, tree_leaves, tree_paths
 
-__all__ = ["TrainState", "Batch", "StepMetrics", "Best", "FitState", "FitResult", "ScheduleWarning",
-           "make_train_step", "train_step", "fit", "steps_per_epoch"]
+__all__ = ["TrainState", "Batch", "StepMetrics", "BatchGradients", "Best", "FitState", "FitResult",
+           "ScheduleWarning", "make_train_step", "train_step", "fit", "steps_per_epoch"]
 
 
 class ScheduleWarning(UserWarning):
@@ -86,6 +88,24 @@ class StepMetrics(NamedTuple):
     correct: int  # correctly classified samples (0 for regression)
     count: int
     grad_norms: tuple  # per-layer Euclidean norm of the gradient (() when not tracked)
+
+
+class BatchGradients(NamedTuple):
+    """What a gradient function of your own gives :func:`fit` for one batch (``gradient=``).
+
+    Attributes:
+        value: the batch's mean loss, L2 term included (what :func:`funcnet.value_and_grad`
+            gives).
+        grads: its gradient, a tree like the params.
+        correct: the samples the head classified right (0 for regression).
+        stats: the batch-norm running statistics after the batch (:func:`funcnet.update_stats`;
+            the ones it was given for a net without batch norm).
+    """
+
+    value: float
+    grads: tuple
+    correct: int
+    stats: tuple
 
 
 class Best(NamedTuple):
@@ -135,7 +155,7 @@ class FitResult(NamedTuple):
 class _Gradients(NamedTuple):
     state: TrainState
     grads: tuple
-    caches: list
+    stats: tuple  # the running statistics after the batch
     metrics: StepMetrics
 
 
@@ -143,7 +163,7 @@ class _Updated(NamedTuple):
     state: TrainState
     updates: tuple
     opt_state: Any
-    caches: list
+    stats: tuple
     metrics: StepMetrics
 
 
@@ -157,12 +177,37 @@ def _norm(leaves) -> float:
     return norm if norm != math.inf else global_norm(leaves)
 
 
-def _gradient_stage(net: Net, l2: float, grad_norms: bool):
+def _gradient_stage(net: Net, l2: float, grad_norms: bool, gradient=None):
+    if gradient is not None:
+        return _own_gradient_stage(net, grad_norms, gradient)
+
     def gradients(state: TrainState, batch) -> _Gradients:
         X, y, key = batch
         r = _value_and_grad(net, state.params, X, y, key, l2)
         norms = _layer_norms(r.grads) if grad_norms else ()
-        return _Gradients(state, r.grads, r.caches, StepMetrics(r.value, r.correct, len(X), norms))
+        # The statistics are taken here so that the caches (activations) go before the update.
+        stats = _update_stats(net, state.stats, r.caches)
+        return _Gradients(state, r.grads, stats, StepMetrics(r.value, r.correct, len(X), norms))
+
+    return gradients
+
+
+def _own_gradient_stage(net: Net, grad_norms: bool, gradient):
+    """The gradient stage from a function of the user's: what it returns is checked every step
+    before anything uses it, as a user's own optimizer's updates are."""
+    def gradients(state: TrainState, batch) -> _Gradients:
+        r = gradient(state.params, state.stats, batch)
+        if not isinstance(r, tuple) or len(r) != 4:
+            raise TypeError(f"gradient: expected a function returning BatchGradients(value, grads, correct, "
+                            f"stats), got {checks.show(r)}")
+        value, grads, correct, stats = r
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"gradient's value: expected a number, got {checks.show(value)}")
+        checks.arrays_like(grads, state.params, "gradient's grads", "params", dtype=net.dtype, check_finite=False)
+        correct = checks.integer(correct, "gradient's correct", low=0, high=len(batch.X))
+        stats = check_stats(net, stats, "gradient's stats")
+        norms = _layer_norms(grads) if grad_norms else ()
+        return _Gradients(state, grads, stats, StepMetrics(float(value), correct, len(batch.X), norms))
 
     return gradients
 
@@ -180,20 +225,20 @@ def _update_stage(optimizer):
 
     def updated(g: _Gradients) -> _Updated:
         updates, opt_state = update(g.grads, g.state.opt_state, g.state.params)
-        return _Updated(g.state, updates, opt_state, g.caches, g.metrics)
+        return _Updated(g.state, updates, opt_state, g.stats, g.metrics)
 
     return updated
 
 
 def _apply_stage(net: Net):
     def applied(u: _Updated):
-        stats = _update_stats(net, u.state.stats, u.caches)
-        return TrainState(_apply_updates(u.state.params, u.updates), u.opt_state, stats), u.metrics
+        return TrainState(_apply_updates(u.state.params, u.updates), u.opt_state, u.stats), u.metrics
 
     return applied
 
 
-def make_train_step(net: Net, optimizer, *, l2: float = 0.0, grad_norms: bool = True) -> Callable:
+def make_train_step(net: Net, optimizer, *, l2: float = 0.0, grad_norms: bool = True,
+                    gradient: Callable | None = None) -> Callable:
     """Compose gradients, optimizer update and apply into one train step (inputs trusted).
 
     Args:
@@ -201,6 +246,7 @@ def make_train_step(net: Net, optimizer, *, l2: float = 0.0, grad_norms: bool = 
         optimizer: a funcnet optimizer, or any object with ``init`` and ``update``.
         l2: L2 penalty strength on the weight matrices.
         grad_norms: measure each layer's gradient norm.
+        gradient: another source of gradients (see :func:`fit`); ``l2`` must then be 0.
 
     Returns:
         ``step(state, batch) -> (state, metrics)`` with ``state`` a :class:`TrainState` and
@@ -221,7 +267,18 @@ def make_train_step(net: Net, optimizer, *, l2: float = 0.0, grad_norms: bool = 
     check_optimizer(optimizer)
     l2 = checks.real(l2, "l2", low=0)
     grad_norms = checks.boolean(grad_norms, "grad_norms")
-    return toolz.compose_left(_gradient_stage(net, l2, grad_norms), _update_stage(optimizer), _apply_stage(net))
+    _check_gradient(gradient, l2)
+    return toolz.compose_left(_gradient_stage(net, l2, grad_norms, gradient), _update_stage(optimizer),
+                              _apply_stage(net))
+
+
+def _check_gradient(gradient, l2: float) -> None:
+    if gradient is None:
+        return
+    checks.function(gradient, "gradient", "a function (params, stats, batch) -> BatchGradients")
+    if l2:
+        raise ValueError(f"l2: a gradient function computes the whole objective, its penalty included "
+                         f"(give it the l2); expected 0 with gradient=, got {l2}")
 
 
 def train_step(net: Net, optimizer, state: TrainState, batch, *, l2: float = 0.0):
@@ -432,6 +489,7 @@ def fit(
     monitor: str = "val_loss",
     label_smoothing: float = 0.0,
     augment: Callable | None = None,
+    gradient: Callable | None = None,
 ) -> FitResult:
     """Train ``params`` by folding the train step over shuffled mini-batches, epoch by epoch.
 
@@ -472,6 +530,15 @@ def fit(
             the uniform distribution (see :func:`funcnet.losses.smooth_labels`), in [0, 1).
         augment: a function ``(key, X) -> X`` applied to every training batch with that
             batch's key (see :mod:`funcnet.augment`); validation data are left as they are.
+        gradient: another source of gradients, for everything else of ``fit`` (epochs,
+            shuffling, history, early stopping, callbacks, continuing a run) around it:
+            ``gradient(params, stats, batch) -> BatchGradients(value, grads, correct, stats)``,
+            called once per batch with the :class:`Batch` (``X``, ``y`` as ``fit`` made them,
+            smoothed and augmented, and ``key``) and the running statistics; what it returns
+            is checked every step. It computes the whole objective, so ``l2`` must be 0.
+            :func:`funcnet.distributed.fit` is ``fit`` with one that sums shard gradients on
+            a Dask cluster. The default is the training pass of :func:`funcnet.value_and_grad`
+            (with ``l2``) and :func:`funcnet.update_stats`.
 
     Returns:
         A :class:`FitResult`. ``history`` holds one entry per epoch run in each list:
@@ -527,13 +594,14 @@ def fit(
         checks.function(callback, "callback", "a function record -> stop?")
     if on_step is not None:
         checks.function(on_step, "on_step", "a function (step, metrics) -> stop?")
+    _check_gradient(gradient, l2)
 
     classifies = HEADS[net.output].classifies
     if resume is not None:
         start = _resumed(net, resume, epochs, classifies, grad_norms, validation is not None, monitor)
         if start.epoch == epochs or start.stopped:
             return resume
-    step = make_train_step(net, optimizer, l2=l2, grad_norms=grad_norms)
+    step = make_train_step(net, optimizer, l2=l2, grad_norms=grad_norms, gradient=gradient)
     _warn_if_the_schedule_ends_early(optimizer, epochs, steps_per_epoch(len(X), batch_size))
     dropout = net.needs_key
     # The in-order batches are views, made once, and only when some epoch walks in order.

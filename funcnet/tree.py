@@ -3,8 +3,9 @@
 A tree's leaves are visited in one fixed order, dict keys sorted and sequences in order, so two
 trees built in different orders still line up. Every walk over a tree in funcnet goes through
 this module: flattening (:func:`tree_leaves`), rebuilding (:func:`tree_unflatten`), mapping
-(:func:`tree_map`), comparing structures (:func:`tree_check_same`) and the sums of squares
-behind norms, clipping and the L2 penalty. funcnet's own trees, a tuple of flat per-layer
+(:func:`tree_map`), comparing structures (:func:`tree_check_same`), the arithmetic that combines
+gradients from several places (:func:`tree_add`, :func:`tree_scale`, :func:`tree_weighted_mean`)
+and the sums of squares behind norms, clipping and the L2 penalty. funcnet's own trees, a tuple of flat per-layer
 dicts, take a short path through each of them.
 
 >>> t = ({"W": np.ones((2, 3)), "b": np.zeros(3)},)
@@ -21,6 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ._ops import add_scaled
+
 __all__ = [
     "tree_map",
     "tree_leaves",
@@ -29,6 +32,9 @@ __all__ = [
     "tree_structure",
     "tree_check_same",
     "tree_zip",
+    "tree_add",
+    "tree_scale",
+    "tree_weighted_mean",
     "global_norm",
     "sum_squares",
     "weights_mask",
@@ -290,6 +296,134 @@ def tree_zip(*trees) -> Any:
         raise ValueError("trees: expected at least one tree, got none")
     tree_check_same(*trees)  # names the trees arg0, arg1, ... in order
     return _map(lambda *xs: xs, trees[0], trees[1:])
+
+
+# --- arithmetic on trees: sums of gradients from several shards, scaled, weighted ---
+
+
+def _check_arrays(trees, names) -> None:
+    """Trees of one structure whose leaves are float arrays (or floats) of matching shapes
+    (NumPy would broadcast a (3,) leaf against a (2, 3) one without a word)."""
+    tree_check_same(*trees, names=names)
+    leaves = [tree_leaves(t) for t in trees]
+    paths = tree_paths(trees[0])
+    for j, (path, ref) in enumerate(paths):
+        for name, ls in zip(names, leaves):
+            a = ls[j]
+            if not (isinstance(a, (np.ndarray, np.floating, float)) and np.asarray(a).dtype.kind == "f"):
+                shown = (f"an array of dtype {a.dtype}" if isinstance(a, np.ndarray)
+                         else f"{a!r:.60} ({type(a).__name__})")
+                raise TypeError(f"{name}{path}: expected a float array or a float, got {shown}")
+            if np.shape(a) != np.shape(ref):
+                raise ValueError(f"{name}{path}: expected shape {np.shape(ref)} (as {names[0]}{path}), "
+                                 f"got {np.shape(a)}")
+
+
+def _add(trees):
+    """The leaf-by-leaf sum of trusted trees, added left to right (a fixed order, so the same
+    trees give the same bits), in the first tree's dtypes; no argument is written to."""
+    def add(a, *rest):
+        out = np.add(a, rest[0], dtype=np.result_type(a))
+        for b in rest[1:]:
+            out = np.add(out, b, out=out if isinstance(out, np.ndarray) else None, dtype=out.dtype)
+        return out
+    return _map(add, trees[0], trees[1:])
+
+
+def tree_add(tree, *others):
+    """The leaf-by-leaf sum of trees of one structure and shapes, added left to right.
+
+    The order is fixed (``((tree + others[0]) + others[1]) + ...``), so the same trees give the
+    same bits whatever produced them: how gradient sums from shards are combined.
+
+    Args:
+        tree: a tree of float arrays (or floats); the result keeps its leaves' dtypes.
+        *others: at least one more tree of exactly its structure and shapes.
+
+    Returns:
+        A new tree; no input is changed.
+
+    >>> tree_add(({"b": np.array([1.0, 2.0])},), ({"b": np.array([10.0, 20.0])},))
+    ({'b': array([11., 22.])},)
+    """
+    if not others:
+        raise ValueError("others: expected at least one tree to add to tree, got none")
+    trees = (tree, *others)
+    _check_arrays(trees, ("tree", *[f"others[{i}]" for i in range(len(others))]))
+    return _add(trees)
+
+
+def _scale(c: float, tree):
+    """``c * leaf`` for a trusted tree, in each leaf's dtype."""
+    return _map(lambda a: np.multiply(a, c, dtype=np.result_type(a)), tree, ())
+
+
+def tree_scale(c: float, tree):
+    """Every leaf times the number ``c``, in the leaf's dtype (settings first, data last).
+
+    Args:
+        c: a finite real number.
+        tree: a tree of float arrays (or floats).
+
+    Returns:
+        A new tree; ``tree`` is unchanged.
+
+    >>> tree_scale(0.5, ({"W": np.array([[2.0, 4.0]])},))
+    ({'W': array([[1., 2.]])},)
+    """
+    if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(c):
+        raise (ValueError if isinstance(c, (float, np.floating)) else TypeError)(
+            f"c: expected a finite number, got {c!r:.60}")
+    _check_arrays((tree,), ("tree",))
+    return _scale(float(c), tree)
+
+
+def _weighted_mean(trees, weights):
+    """``sum_i w_i t_i / sum_i w_i`` for trusted trees and weights, added in order."""
+    total = math.fsum(weights)
+    out = _scale(weights[0] / total, trees[0])
+    for t, w in zip(trees[1:], weights[1:]):
+        # out is ours (fresh from _scale): accumulate into it
+        out = _map(lambda a, b: add_scaled(a, b, w / total, out=a if isinstance(a, np.ndarray) else None),
+                   out, (t,))
+    return out
+
+
+def tree_weighted_mean(trees, weights):
+    """``sum_i weights[i] * trees[i] / sum(weights)``, leaf by leaf, added in order.
+
+    What combines the running statistics that shards of different sizes kept: each weighs by
+    its number of samples.
+
+    Args:
+        trees: a non-empty sequence of trees of one structure and shapes.
+        weights: one finite number >= 0 per tree, not all 0.
+
+    Returns:
+        A new tree in the first tree's dtypes; no input is changed.
+
+    >>> tree_weighted_mean([{"m": np.array([1.0])}, {"m": np.array([4.0])}], [2, 1])
+    {'m': array([2.])}
+    """
+    if not isinstance(trees, (list, tuple)) or not trees:
+        raise (ValueError if isinstance(trees, (list, tuple)) else TypeError)(
+            f"trees: expected a non-empty list of trees, got {trees!r:.60}")
+    if not isinstance(weights, (list, tuple, np.ndarray)):
+        raise TypeError(f"weights: expected a list of numbers, one per tree, got {weights!r:.60}")
+    if len(weights) != len(trees):
+        raise ValueError(f"weights: expected one number per tree ({len(trees)}), got {len(weights)}")
+    ws = []
+    for i, w in enumerate(weights):
+        if isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, float, np.integer, np.floating)):
+            raise TypeError(f"weights[{i}]: expected a finite number >= 0, got {w!r:.60}")
+        if not (math.isfinite(w) and w >= 0):
+            raise ValueError(f"weights[{i}]: expected a finite number >= 0, got {w!r:.60}")
+        ws.append(float(w))
+    if not math.fsum(ws) > 0:
+        raise ValueError(f"weights: expected at least one weight > 0, got {ws!r:.60}")
+    _check_arrays(tuple(trees), tuple(f"trees[{i}]" for i in range(len(trees))))
+    return _weighted_mean(trees, ws)
 
 
 # float32 dot products sum in float32 (BLAS sdot), with an error that grows with the length.

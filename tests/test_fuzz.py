@@ -2033,6 +2033,9 @@ def core_catalogue():
               lambda a: fn.backward(a["net"], a["params"], a["caches"], a["dlogits"]),
               dict(net="net", params="params", caches="caches", dlogits="X"), group=g, fpe=True)
     CATALOGUE.append(e)
+    add("network", "update_stats", lambda: dict(net=f().rich, stats=f().rstats, caches=f().caches),
+        lambda a: fn.update_stats(a["net"], a["stats"], a["caches"]), dict(net="net", stats="stats", caches="caches"),
+        group=g)
     for name, fun in (("predict", fn.predict), ("predict_proba", fn.predict_proba)):
         add("network", name, rich, lambda a, fun=fun: fun(a["net"], a["params"], a["X"], stats=a["stats"]),
             dict(net="net", params="params", X="X", stats="stats"), group=g, fpe=True)
@@ -2042,8 +2045,9 @@ def core_catalogue():
     train_args = lambda: dict(net=f().rich, params=f().rparams, X=f().X32, y=f().y, key=f().key, l2=0.01)  # noqa: E731
     train_kinds = dict(net="net", params="params", X="X", y="labels", key="key", l2="real")
     for name, fun in (("loss", fn.loss), ("grad", fn.grad), ("value_and_grad", fn.value_and_grad)):
-        add("objective", name, train_args, lambda a, fun=fun: fun(a["net"], a["params"], a["X"], a["y"], key=a["key"], l2=a["l2"]),
-            train_kinds, group=g, fpe=True)
+        add("objective", name, lambda: {**train_args(), "reduction": "sum"},
+            lambda a, fun=fun: fun(a["net"], a["params"], a["X"], a["y"], key=a["key"], l2=a["l2"], reduction=a["reduction"]),
+            {**train_kinds, "reduction": "str"}, group=g, fpe=True)
     add("objective", "loss[sigmoid]", lambda: dict(net=f().sig, params=f().sparams, X=f().X, y=f().yb, key=None, l2=0.0),
         lambda a: fn.loss(a["net"], a["params"], a["X"], a["y"], key=a["key"], l2=a["l2"]),
         {**train_kinds, "y": "targets"}, group=g, fpe=True)
@@ -2109,6 +2113,15 @@ def core_catalogue():
     add("tree", "tree_check_same", lambda: dict(tree=tree(), other=f().grads, names=("params", "grads")),
         lambda a: T.tree_check_same(a["tree"], a["other"], names=a["names"]), dict(tree="tree", other="tree", names="any"), group=g,
         passes_leaves=True, aliases={"tree": ("params", "grads"), "other": ("grads", "params")})
+    add("tree", "tree_add", lambda: {"tree": tree(), "others[0]": f().grads},
+        lambda a: T.tree_add(a["tree"], a["others[0]"]), {"tree": "tree", "others[0]": "tree"}, group=g, passes_leaves=True,
+        aliases={"tree": ("others[0]",), "others[0]": ("tree",)})
+    add("tree", "tree_scale", lambda: dict(c=0.5, tree=tree()), lambda a: T.tree_scale(a["c"], a["tree"]),
+        dict(c="real", tree="tree"), group=g, passes_leaves=True)
+    add("tree", "tree_weighted_mean", lambda: {"trees[0]": tree(), "trees[1]": f().grads, "weights": [2, 1]},
+        lambda a: T.tree_weighted_mean([a["trees[0]"], a["trees[1]"]], a["weights"]),
+        {"trees[0]": "tree", "trees[1]": "tree", "weights": "seq_int"}, group=g, passes_leaves=True,
+        aliases={"trees[0]": ("trees[1]", "trees"), "trees[1]": ("trees[0]", "trees")})
     add("tree", "global_norm", lambda: dict(tree=tree()), lambda a: T.global_norm(a["tree"]), dict(tree="tree"), group=g, passes_leaves=True)
     add("tree", "weights_mask", lambda: dict(tree=tree()), lambda a: T.weights_mask(a["tree"]), dict(tree="tree"), group=g, passes_leaves=True)
 
@@ -2169,7 +2182,7 @@ def batch_mutations():
     }
 
 
-FIT_EXTRAS = ("monitor", "label_smoothing", "augment")
+FIT_EXTRAS = ("monitor", "label_smoothing", "augment", "gradient")
 
 
 def training_catalogue():
@@ -2199,6 +2212,16 @@ def training_catalogue():
                                            epochs=1, batch_size=5, l2=0.0, validation=None, patience=None, min_delta=0.0,
                                            stats=None, shuffle=False, callback=None, on_step=None, grad_norms=False),
         fit_call, fit_kinds, group=g, fpe=True, work=frozenset({"epochs"}), aliases={"optimizer": ("the optimizer", "transforms")})
+    def own_gradient(params, stats, batch):
+        value, grads = fn.value_and_grad(f().net, params, batch.X, batch.y)
+        return fn.BatchGradients(value, grads, 0, stats)
+
+    add("train", "fit[gradient]", lambda: dict(net=f().net, params=f().params, X=f().X, y=f().y, key=f().key,
+                                              optimizer=optim.sgd(0.1), epochs=1, batch_size=2, l2=0.0, validation=None,
+                                              patience=None, min_delta=0.0, stats=None, shuffle=True, callback=None,
+                                              on_step=None, grad_norms=True, gradient=own_gradient),
+        fit_call, {**fit_kinds, "gradient": "callable"}, group=g, fpe=True, work=frozenset({"epochs"}),
+        aliases={"optimizer": ("the optimizer", "transforms"), "gradient": ("gradient's",)})
     add("train", "steps_per_epoch", lambda: dict(n_samples=60000, batch_size=128),
         lambda a: fn.steps_per_epoch(a["n_samples"], a["batch_size"]), dict(n_samples="int", batch_size="int"), group=g)
     add("losses", "losses.smooth_labels", lambda: dict(y=f().y, classes=2, amount=0.1, head="softmax", dtype="float32"),

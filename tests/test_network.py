@@ -153,6 +153,41 @@ def test_batchnorm_normalises_in_training_and_uses_running_stats_in_evaluation()
         fn.forward(net, params, X)
 
 
+def test_update_stats_moves_the_running_statistics_by_the_momentum():
+    net = fn.Net((3, 6, 2), batchnorm=True, dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    X = np.random.default_rng(1).normal(3.0, 2.0, size=(50, 3))
+    stats = fn.init_stats(net)
+    before = _copy(stats)
+    _, caches = fn.forward_train(net, params, X)
+    new = fn.update_stats(net, stats, caches)
+    u = X @ params[0]["W"]  # what batch norm sees (no bias before it)
+    # momentum 0.1 from mean 0 and variance 1; the variance taken unbiased, as PyTorch does
+    np.testing.assert_allclose(new[0]["mean"], 0.1 * u.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(new[0]["var"], 0.9 + 0.1 * u.var(0, ddof=1), rtol=1e-12)
+    assert new[1] == {} and _same(stats, before)
+    # What a train step keeps.
+    opt = fn.optim.sgd(0.1)
+    state, _ = fn.train_step(net, opt, fn.TrainState(params, opt.init(params), stats), (X, np.zeros(50, int), None))
+    assert _same(state.stats, new)
+    # A net without batch norm keeps its empty statistics.
+    plain = fn.Net((3, 4, 2))
+    _, caches = fn.forward_train(plain, fn.init(fn.random.key(0), plain), X)
+    assert fn.update_stats(plain, fn.init_stats(plain), caches) == ({}, {})
+
+
+def test_update_stats_checks_its_arguments():
+    net = fn.Net((3, 6, 2), batchnorm=True, dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    _, caches = fn.forward_train(net, params, np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"^stats: this net uses batch norm"):
+        fn.update_stats(net, None, caches)
+    with pytest.raises(TypeError, match=r"^caches: expected the tuple of 4 caches from forward_train, got"):
+        fn.update_stats(net, fn.init_stats(net), list(caches))
+    with pytest.raises(TypeError, match=r"^net: expected a funcnet.Net"):
+        fn.update_stats(params, fn.init_stats(net), caches)
+
+
 # --- purity ---
 
 

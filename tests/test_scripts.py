@@ -94,3 +94,16 @@ def test_image_recipes_skip_cleanly_without_the_data(tmp_path):
     for script in ("mnist.py", "fashion_mnist.py"):
         out = run(script, "--data-dir", tmp_path / "absent")
         assert out.startswith("skipped: ") and "train-images-idx3-ubyte.gz is missing" in out
+
+
+def test_dask_scripts_skip_cleanly_without_dask(tmp_path):
+    # A dask package that cannot be imported stands in for one that is not installed. The
+    # scripts' real runs take 10 to 30 s (a cluster of processes starting): README shows them.
+    (tmp_path / "dask").mkdir()
+    (tmp_path / "dask" / "__init__.py").write_text("raise ImportError('dask hidden by the test')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    for script in ("dask_grid.py", "dask_fit.py"):
+        proc = subprocess.run([sys.executable, str(SCRIPTS / script)], capture_output=True, text=True, env=env,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout == "skipped: dask is not installed (dask hidden by the test); pip install 'funcnet[dask]'\n"

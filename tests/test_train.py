@@ -470,3 +470,83 @@ def test_continuing_a_run_with_other_settings_is_named():
     broken = r._replace(state=r.state._replace(epoch=3))
     with pytest.raises(ValueError, match=r"^params.history: expected lists of 3 entries"):
         fn.fit(net, broken, X, y, key=fn.random.key(1), epochs=4)
+
+
+# --- another source of gradients: fit(..., gradient=...) ---
+
+
+def _public_gradient(net, l2):
+    """The default gradient stage rebuilt from public functions (two passes, the same numbers)."""
+    head = fn.HEADS[net.output]
+
+    def gradient(params, stats, batch):
+        value, grads = fn.value_and_grad(net, params, batch.X, batch.y, key=batch.key, l2=l2)
+        z, caches = fn.forward_train(net, params, batch.X, key=batch.key)
+        return fn.BatchGradients(value, grads, head.correct(z, batch.y), fn.update_stats(net, stats, caches))
+
+    return gradient
+
+
+@pytest.mark.parametrize("dropout, batchnorm, smoothing", [(0.0, False, 0.0), (0.2, True, 0.1)])
+def test_a_gradient_function_equal_to_the_default_gives_fits_bits(dropout, batchnorm, smoothing):
+    X, y = _toy(80)
+    Xv, yv = _toy(40, seed=1)
+    net = fn.Net((3, 8, 2), dropout=dropout, batchnorm=batchnorm, dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    kw = dict(key=fn.random.key(1), optimizer=fn.optim.adam(1e-2), epochs=3, batch_size=16,
+              validation=(Xv, yv), patience=2, label_smoothing=smoothing)
+    default = fn.fit(net, params, X, y, l2=1e-3, **kw)
+    hooked = fn.fit(net, params, X, y, gradient=_public_gradient(net, 1e-3), **kw)
+    _same_result(hooked, default)
+    # A run with a gradient function goes on from its result like any other.
+    half = fn.fit(net, params, X, y, gradient=_public_gradient(net, 1e-3), **dict(kw, epochs=2))
+    _same_result(fn.fit(net, half, X, y, gradient=_public_gradient(net, 1e-3), **kw), default)
+
+
+def test_a_gradient_function_is_called_once_per_batch_and_fit_uses_what_it_returns():
+    X, y = _toy(10)
+    net = fn.Net((3, 4, 2), dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    seen = []
+
+    def gradient(p, stats, batch):
+        seen.append((len(batch.X), batch.key))
+        # No gradient at all, a loss of 1.5 and half the batch (rounded down) right.
+        return fn.BatchGradients(1.5, fn.tree_map(np.zeros_like, p), len(batch.X) // 2, stats)
+
+    r = fn.fit(net, params, X, y, key=fn.random.key(1), epochs=3, batch_size=4, gradient=gradient)
+    assert [n for n, _ in seen] == [4, 4, 2] * 3 and all(k is None for _, k in seen)
+    assert _same(r.params, params)  # sgd of zero gradients
+    assert r.history["loss"] == [1.5] * 3 and r.history["accuracy"] == [(2 + 2 + 1) / 10] * 3
+    assert r.history["grad_norm"] == [[0.0, 0.0]] * 3
+
+
+@pytest.mark.parametrize("returned, error, match", [
+    (lambda p, s: (1.0, p), TypeError, r"^gradient: expected a function returning BatchGradients"),
+    (lambda p, s: fn.BatchGradients("1.0", p, 0, s), TypeError, r"^gradient's value: expected a number, got '1.0'"),
+    (lambda p, s: fn.BatchGradients(1.0, p[:1], 0, s), TypeError, r"^gradient's grads: expected the structure of params"),
+    (lambda p, s: fn.BatchGradients(1.0, fn.tree_map(lambda a: a[:1], p), 0, s), ValueError,
+     r"^gradient's grads\[0\]\['W'\]: expected shape \(3, 4\), got \(1, 4\)$"),
+    (lambda p, s: fn.BatchGradients(1.0, fn.tree_map(lambda a: a.astype(np.float32), p), 0, s), ValueError,
+     r"^gradient's grads\[0\]\['W'\]: expected dtype float64, got float32$"),
+    (lambda p, s: fn.BatchGradients(1.0, p, 11, s), ValueError, r"^gradient's correct: expected an integer in \[0, 10\], got 11$"),
+])
+def test_what_a_gradient_function_returns_is_checked(returned, error, match):
+    X, y = _toy(10)
+    net = fn.Net((3, 4, 2), dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    with pytest.raises(error, match=match):
+        fn.fit(net, params, X, y, key=fn.random.key(1), epochs=1, batch_size=10,
+               gradient=lambda p, s, b: returned(p, s))
+
+
+def test_bad_gradient_arguments_are_named():
+    X, y = _toy(10)
+    net = fn.Net((3, 4, 2), dtype="float64")
+    params = fn.init(fn.random.key(0), net)
+    with pytest.raises(TypeError, match=r"^gradient: expected a function \(params, stats, batch\) -> BatchGradients, got 3$"):
+        fn.fit(net, params, X, y, key=fn.random.key(1), gradient=3)
+    with pytest.raises(ValueError, match=r"^l2: a gradient function computes the whole objective"):
+        fn.fit(net, params, X, y, key=fn.random.key(1), l2=0.1, gradient=_public_gradient(net, 0.1))
+    with pytest.raises(ValueError, match=r"^l2: "):
+        fn.make_train_step(net, fn.optim.sgd(0.1), l2=0.1, gradient=_public_gradient(net, 0.1))

@@ -11,7 +11,17 @@ import pytest
 from hypothesis import given, settings
 from strategies import param_trees
 
-from funcnet.tree import global_norm, tree_check_same, tree_leaves, tree_map, tree_structure, tree_zip
+from funcnet.tree import (
+    global_norm,
+    tree_add,
+    tree_check_same,
+    tree_leaves,
+    tree_map,
+    tree_scale,
+    tree_structure,
+    tree_weighted_mean,
+    tree_zip,
+)
 
 
 def _params():
@@ -176,6 +186,53 @@ def test_bad_helper_arguments_are_named():
         tree_check_same((1,), (2,), names=("params",))
 
 
+def test_add_scale_and_weighted_mean_worked_by_hand():
+    p = _params()
+    q = tree_map(lambda a: 10 * a, p)
+    total = tree_add(p, q, p)
+    assert total[0]["W"].tolist() == [[12.0, 24.0]] and total[1]["b"].tolist() == [0.0]
+    assert list(total[0]) == ["W", "b"]  # a tuple of dicts comes back with sorted keys, like tree_map
+    assert tree_scale(0.5, p)[0]["b"].tolist() == [1.5]
+    # (1 * p + 3 * q) / 4 = 7.75 p
+    mean = tree_weighted_mean([p, q], [1, 3])
+    assert mean[0]["W"].tolist() == [[7.75, 15.5]] and mean[1]["W"].tolist() == [[31.0]]
+    assert tree_weighted_mean([p, q], [0.0, 2.0])[0]["b"].tolist() == [30.0]
+    twice = tree_add(State(0.5, (np.array([1.0, 2.0]),)), State(0.25, (np.array([3.0, 4.0]),)))
+    assert type(twice) is State and twice.count == 0.75 and twice.mu[0].tolist() == [4.0, 6.0]
+
+
+def test_add_is_left_to_right_and_keeps_the_first_trees_dtype():
+    # 1 + 2**-53 + 2**-53 rounds to 1 left to right, but not when the small ones go first.
+    big, small = ({"x": np.array([1.0])},), ({"x": np.array([2.0**-53])},)
+    assert tree_add(big, small, small)[0]["x"][0] == 1.0
+    assert tree_add(small, small, big)[0]["x"][0] == 1.0 + 2.0**-52
+    f32 = ({"x": np.array([1.5], np.float32)},)
+    assert tree_add(f32, big)[0]["x"].dtype == np.float32
+    assert tree_scale(2, f32)[0]["x"].dtype == np.float32
+    assert tree_weighted_mean([f32, f32], [1, 2])[0]["x"].dtype == np.float32
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: tree_add(({"x": np.ones(3)},)), ValueError, r"^others: expected at least one tree"),
+    (lambda: tree_add(({"x": np.ones(3)},), ({"x": np.ones((2, 3))},)), ValueError,
+     r"^others\[0\]\[0\]\['x'\]: expected shape \(3,\) \(as tree\[0\]\['x'\]\), got \(2, 3\)$"),
+    (lambda: tree_add(({"x": np.ones(3)},), ({"y": np.ones(3)},)), TypeError,
+     r"^others\[0\]: expected the structure of tree"),
+    (lambda: tree_add(({"x": np.ones(3, int)},), ({"x": np.ones(3, int)},)), TypeError,
+     r"^tree\[0\]\['x'\]: expected a float array or a float, got an array of dtype int64$"),
+    (lambda: tree_scale(float("nan"), (1.0,)), ValueError, r"^c: expected a finite number, got nan$"),
+    (lambda: tree_scale("2", (1.0,)), TypeError, r"^c: expected a finite number, got '2'$"),
+    (lambda: tree_weighted_mean([], []), ValueError, r"^trees: expected a non-empty list of trees"),
+    (lambda: tree_weighted_mean([(1.0,)], [1, 2]), ValueError, r"^weights: expected one number per tree \(1\), got 2$"),
+    (lambda: tree_weighted_mean([(1.0,)], [-1]), ValueError, r"^weights\[0\]: expected a finite number >= 0, got -1$"),
+    (lambda: tree_weighted_mean([(1.0,)], [True]), TypeError, r"^weights\[0\]: expected a finite number >= 0"),
+    (lambda: tree_weighted_mean([(1.0,), (2.0,)], [0, 0]), ValueError, r"^weights: expected at least one weight > 0"),
+])
+def test_bad_arithmetic_arguments_are_named(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
 # --- nothing is mutated ---
 
 
@@ -189,4 +246,9 @@ def test_no_helper_changes_its_arguments():
     tree_zip(tree, other)
     tree_check_same(tree, other)
     global_norm(tree)
-    assert _same_tree(tree, before) and _same_tree(other, before)
+    floats = ({"b": np.array([1.0, -2.0]), "W": np.eye(2)}, [np.float32(3.0)])
+    floats_before = copy.deepcopy(floats)
+    tree_add(floats, floats, floats)
+    tree_scale(3.0, floats)
+    tree_weighted_mean([floats, floats], [1, 2])
+    assert _same_tree(tree, before) and _same_tree(other, before) and _same_tree(floats, floats_before)
