@@ -387,6 +387,11 @@ def _update_stats(net: Net, stats, caches):
     return tuple(out)
 
 
+def _products(net: Net, rows: int, train: bool) -> list:
+    """The ``(m, k, n)`` matrix products of one pass of ``net`` over ``rows`` rows."""
+    return [p for i, step in enumerate(net._plan) for p in step.layer.products(step.n_in, rows, train, i > 0)]
+
+
 def _group_end(net: Net, layer: int) -> int:
     """How many layers run up to and including layer dict ``layer``'s last layer."""
     return max(i for i, step in enumerate(net._plan) if step.group == layer) + 1

@@ -36,11 +36,11 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 import toolz
 
-from . import checks
+from . import _threads, checks
 from . import random as rnd
 from .augment import _applied
 from .losses import HEADS, smooth_labels
-from .network import Net, _update_stats, check_net, check_params, check_stats, check_X, init_stats
+from .network import Net, _products, _update_stats, check_net, check_params, check_stats, check_X, init_stats
 from .objective import _evaluate, _targets, _value_and_grad
 from .optim import Transform, sgd
 from .optim.base import _apply_updates, check_optimizer, foreign_update, plain_counts, schedules_of
@@ -490,6 +490,7 @@ def fit(
     label_smoothing: float = 0.0,
     augment: Callable | None = None,
     gradient: Callable | None = None,
+    threads: int | str | None = "auto",
 ) -> FitResult:
     """Train ``params`` by folding the train step over shuffled mini-batches, epoch by epoch.
 
@@ -539,6 +540,12 @@ def fit(
             :func:`funcnet.distributed.fit` is ``fit`` with one that sums shard gradients on
             a Dask cluster. The default is the training pass of :func:`funcnet.value_and_grad`
             (with ``l2``) and :func:`funcnet.update_stats`.
+        threads: NumPy's BLAS threads while ``fit`` runs (put back when it returns):
+            ``"auto"`` runs matrix products of at least ``funcnet._threads.THRESHOLD``
+            multiply-adds on every thread the BLAS has, smaller ones on one (a rule of the
+            shapes: the same bits on every run on one machine); a number pins that many
+            threads (``1`` gives the same bits on every machine with the same BLAS); ``None``
+            leaves the BLAS as it is.
 
     Returns:
         A :class:`FitResult`. ``history`` holds one entry per epoch run in each list:
@@ -595,6 +602,10 @@ def fit(
     if on_step is not None:
         checks.function(on_step, "on_step", "a function (step, metrics) -> stop?")
     _check_gradient(gradient, l2)
+    if isinstance(threads, str) and threads != "auto":
+        raise ValueError(f"threads: expected 'auto', a number of threads >= 1 or None, got {threads!r}")
+    if threads is not None and threads != "auto":
+        threads = checks.integer(threads, "threads", low=1, high=1 << 16)
 
     classifies = HEADS[net.output].classifies
     if resume is not None:
@@ -631,7 +642,8 @@ def fit(
 
     # Overflow shows up as a non-finite loss, which the epoch loop reports with its epoch and
     # batch; NumPy's own warnings from deep inside would only say less, later.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    products = _products(net, batch_size, True) + (_products(net, len(Xv), False) if validation is not None else [])
+    with _threads.applied(threads, products), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         # The first run is made by the sequence itself, not passed as accumulate's `initial`:
         # that would hold the initial optimizer state (Adam's zero moments, as large as the
         # params) through every epoch.

@@ -20,7 +20,7 @@ epoch and the process's resident set), to check an epoch copies no dataset and s
 
 Usage:
   python scripts/bench.py [--data-dir ../shared/data/fashion-mnist] [--repeats 5]
-                          [--only A,B,C] [--quick] [--profile] [--keep-env]
+                          [--only A,B,C] [--quick] [--profile] [--threads] [--keep-env]
 
 OpenBLAS: this machine's image sets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for old OpenBLAS
 builds; they slow a current NumPy's GEMMs. Unless --keep-env is given, the script re-runs
@@ -749,6 +749,55 @@ def profile_funcnet(w: Workload, X, y, c_steps, top=16):
 
 
 # --------------------------------------------------------------------------------------------
+# BLAS threads
+
+
+def busy_core():
+    """A process that keeps one core busy (pure Python, no BLAS) until it is killed."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def threads_table(X, y, repeats, epochs_of=20000):
+    """fit on B's data (its first ``epochs_of`` rows) with batch 32 and 128, on one thread,
+    two threads and fit's rule ("auto"), with the machine otherwise quiet and with one core
+    kept busy by another process: ``{(load, batch, threads): median seconds}``."""
+    fn = _funcnet()
+    X, y = X[:epochs_of], y[:epochs_of]
+    net = fn.Net((784, 256, 10), dtype="float32")
+    params = tuple({"W": W, "b": b} for W, b in shared_init(SPEC["B"]))
+    out = {}
+    for load in ("quiet", "one core busy"):
+        hog = busy_core() if load != "quiet" else None
+        out[(load, "loadavg")] = os.getloadavg()[0]  # what "quiet" meant: other work on the machine
+        try:
+            for bs in (32, 128):
+                runs = {t: (lambda t=t: fn.fit(net, params, X, y, key=fn.random.key(1), optimizer=fn.optim.adam(1e-3),
+                                               epochs=1, batch_size=bs, threads=t)) for t in (1, 2, "auto")}
+                medians, _ = time_runners(runs, repeats, 1)
+                for t, m in medians.items():
+                    out[(load, bs, t)] = m
+        finally:
+            if hog is not None:
+                hog.kill()
+                hog.wait()
+    return out
+
+
+def print_threads(table, n):
+    print(f"BLAS threads: fit on {n} rows of B (784-256-10, Adam), one epoch, medians; fit(threads=...):")
+    print(f"  {'':<16}{'batch':>6}{'1 thread':>11}{'2 threads':>11}{'auto':>11}   auto / best of 1 and 2")
+    for load in ("quiet", "one core busy"):
+        print(f"  {load}: the machine's 1-minute load average was {table[(load, 'loadavg')]:.1f} when it started")
+        for bs in (32, 128):
+            row = [table.get((load, bs, t)) for t in (1, 2, "auto")]
+            if not all(isinstance(v, float) for v in row):
+                print(f"  {load:<16}{bs:>6}  n/a ({next(v for v in row if not isinstance(v, float))})")
+                continue
+            print(f"  {load:<16}{bs:>6}" + "".join(f"{fmt_time(v):>11}" for v in row)
+                  + f"   {row[2] / min(row[:2]):.2f}")
+
+
+# --------------------------------------------------------------------------------------------
 # report
 
 
@@ -828,6 +877,8 @@ def main(argv=None):
     p.add_argument("--only", default="A,B,C", help="comma-separated workloads, e.g. A,C")
     p.add_argument("--quick", action="store_true", help="fewer repeats and C steps (a rough look)")
     p.add_argument("--profile", action="store_true", help="also cProfile one funcnet fit per workload")
+    p.add_argument("--threads", action="store_true",
+                   help="also time fit's BLAS thread rule against one and two threads, quiet and with a core busy")
     p.add_argument("--keep-env", action="store_true", help="keep OPENBLAS_CORETYPE/L2_SIZE as set")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -962,6 +1013,11 @@ def main(argv=None):
                   + f" -> last / first {times[-1] / times[0]:.2f}")
         except Exception as e:
             print(f"  memory check: n/a ({e})")
+
+    if args.threads:
+        print()
+        X, y = data["B"] if "B" in data else load_B(args.data_dir)[:2]
+        print_threads(threads_table(X, y, args.repeats), min(len(X), 20000))
 
     if args.profile:
         for w in only:

@@ -193,11 +193,13 @@ def test_bad_config_files_exit_2(tmp_path):
     (tmp_path / "c2.json").write_text("{not json")
     (tmp_path / "c3.json").write_text('{"hidden": "wide"}')
     (tmp_path / "c4.json").write_text('{"dataset": "moons", "epochs": "ten"}')
+    (tmp_path / "c5.json").write_text('{"dataset": "moons", "threads": "many"}')
     for name, message in [("c1.json", "config: unknown settings ['colour']"),
                           ("c2.json", "config: cannot read c2.json as JSON"),
                           ("c3.json", "hidden: expected a list of layer widths, got 'wide'"),
                           # checked by fit, after the data are read, named as the setting
-                          ("c4.json", "epochs: expected an integer >= 1, got 'ten'")]:
+                          ("c4.json", "epochs: expected an integer >= 1, got 'ten'"),
+                          ("c5.json", "threads: expected 'auto', a number of threads >= 1 or None, got 'many'")]:
         r = run("train", "--config", name, "--out", "x", cwd=tmp_path)
         assert r.returncode == 2 and message in r.stderr, (name, r.stderr)
     assert not (tmp_path / "x").exists()
@@ -501,6 +503,7 @@ def test_training_flags_give_the_params_of_the_equivalent_library_call(tmp_path,
     config = _read(tmp_path / "r" / "config.json")
     assert (config["schedule"], config["warmup_epochs"], config["weight_decay"]) == ("cosine", 1, 0.05)
     assert (config["label_smoothing"], config["shift"], config["flip"]) == (0.1, 1, True)
+    assert config["threads"] == "auto"
 
     data, keys = cli.load_data(cli.resolve_config({}, config)), run_keys(4)
     per_epoch = fn.steps_per_epoch(len(data.X), 64)
@@ -552,6 +555,8 @@ def test_early_stopping_watches_validation_accuracy_with_min_delta_and_keeps_the
     (["--monitor", "train_loss"], "argument --monitor: invalid choice: 'train_loss'"),
     (["--schedule", "step"], "argument --schedule: invalid choice: 'step'"),
     (["--min-delta", "-0.1"], "min_delta: expected a finite number >= 0"),
+    (["--threads", "0"], "argument --threads: expected 'auto' or a positive integer, got '0'"),
+    (["--threads", "many"], "argument --threads: expected 'auto' or a positive integer, got 'many'"),
 ])
 def test_bad_training_flags_exit_2(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)

@@ -2182,7 +2182,7 @@ def batch_mutations():
     }
 
 
-FIT_EXTRAS = ("monitor", "label_smoothing", "augment", "gradient")
+FIT_EXTRAS = ("monitor", "label_smoothing", "augment", "gradient", "threads")
 
 
 def training_catalogue():
@@ -2193,7 +2193,7 @@ def training_catalogue():
         return dict(net=f().rich, params=f().rparams, X=f().X32, y=f().y, key=f().key, optimizer=optim.adam(0.01),
                     epochs=2, batch_size=2, l2=0.001, validation=(f().X32[:3], f().y[:3]), patience=2, min_delta=0.0,
                     stats=f().rstats, shuffle=True, callback=lambda r: None, on_step=lambda s, m: None, grad_norms=True,
-                    monitor="val_accuracy", label_smoothing=0.1, augment=None)
+                    monitor="val_accuracy", label_smoothing=0.1, augment=None, threads=1)
 
     def fit_call(a):
         return fn.fit(a["net"], a["params"], a["X"], a["y"], key=a["key"], optimizer=a["optimizer"], epochs=a["epochs"],
@@ -2204,7 +2204,7 @@ def training_catalogue():
     fit_kinds = dict(net="net", params="params", X="X", y="labels", key="key", optimizer="optimizer", epochs="int",
                      batch_size="int", l2="real", validation="validation", patience="int", min_delta="real",
                      stats="stats", shuffle="bool", callback="callable", on_step="callable", grad_norms="bool",
-                     monitor="str", label_smoothing="real", augment="callable")
+                     monitor="str", label_smoothing="real", augment="callable", threads="int")
     # `the optimizer` is how fit names a user's own optimizer whose update returned the wrong thing.
     add("train", "fit", fit_args, fit_call, fit_kinds, group=g, fpe=True, work=frozenset({"epochs"}),
         aliases={"optimizer": ("the optimizer", "transforms")})
@@ -2604,7 +2604,7 @@ def cli_catalogue(files: Files):
     subcommands = {
         "train": {**common, "--lr": "0.5", "--epochs": "2", "--val-fraction": "0.2", "--patience": "1", "--out": "{OUT}",
                   "--monitor": "val_accuracy", "--min-delta": "0.0", "--schedule": "cosine", "--warmup-epochs": "1",
-                  "--label-smoothing": "0.1"},
+                  "--label-smoothing": "0.1", "--threads": "1"},
         "lr-find": {**common, "--start": "1e-3", "--stop": "1", "--steps": "3"},
         "gradcheck": {"--inputs": "2", "--hidden": "3", "--outputs": "2", "--activation": "tanh", "--output": "softmax",
                       "--dropout": "0", "--l2": "0", "--samples": "3", "--seed": "0", "--tol": "1e-6"},

@@ -71,6 +71,10 @@ _positive_int = _int_at_least(1, "a positive integer")
 _nonneg_int = _int_at_least(0, "an integer >= 0")
 
 
+def _threads(text):
+    return text if text == "auto" else _int_at_least(1, "'auto' or a positive integer")(text)
+
+
 def _float(text):
     try:
         v = float(text)
@@ -122,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="image datasets: mirror half the training images left to right")
     t.add_argument("--seed", type=_nonneg_int, help="seed of every random choice of the run")
+    t.add_argument("--threads", type=_threads, metavar="auto|N",
+                   help="BLAS threads while training: auto (default: large matrix products on all, "
+                        "small ones on one) or N; with 1 the run gives the same bits on any machine")
     t.add_argument("--out", metavar="DIR", default=None,
                    help="directory for the run (default: runs/DATASET)")
     t.add_argument("--checkpoint-every", type=_positive_int, metavar="N",

@@ -117,7 +117,7 @@ def train(args) -> int:
                              batch_size=cfg["batch_size"], l2=cfg["l2"], validation=validation,
                              patience=cfg["patience"], monitor=cfg["monitor"], min_delta=cfg["min_delta"],
                              label_smoothing=cfg["label_smoothing"], augment=_augment(cfg),
-                             callback=callback)
+                             threads=cfg["threads"], callback=callback)
             if cfg["checkpoint_every"] and not (result.state.epoch >= cfg["epochs"] or result.state.stopped):
                 _publish_run(out, stored, net, result)
                 saved = result.state.epoch

@@ -53,6 +53,7 @@ _COMMON = {
     "dtype": "float32",
     "seed": 0,
     "checkpoint_every": None,
+    "threads": "auto",
 }
 
 SCHEDULES = ("constant", "cosine", "linear")
