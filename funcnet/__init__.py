@@ -65,7 +65,7 @@ from . import datasets
 from . import io
 from . import plot
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ACTIVATIONS",

@@ -54,6 +54,10 @@ def main(name: str, loader, recipe: dict, argv=None) -> int:
     p.add_argument("--epochs", type=int, default=recipe["epochs"])
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.epochs < 1:
+        p.error(f"--epochs: expected an integer >= 1, got {args.epochs}")
+    if args.seed < 0:
+        p.error(f"--seed: expected an integer >= 0, got {args.seed}")
     recipe = {**recipe, "epochs": args.epochs}
     try:
         # Raw uint8 pixels: split first, then scale, so one float copy of the images is held.

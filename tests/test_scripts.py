@@ -96,6 +96,14 @@ def test_image_recipes_skip_cleanly_without_the_data(tmp_path):
         assert out.startswith("skipped: ") and "train-images-idx3-ubyte.gz is missing" in out
 
 
+@pytest.mark.parametrize("flag, value", [("--epochs", 0), ("--seed", -1)])
+def test_image_recipes_refuse_bad_flags_as_usage_errors(flag, value):
+    proc = subprocess.run([sys.executable, str(SCRIPTS / "mnist.py"), flag, str(value)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{flag}: expected an integer >= " in proc.stderr and f"got {value}" in proc.stderr
+
+
 def test_dask_scripts_skip_cleanly_without_dask(tmp_path):
     # A dask package that cannot be imported stands in for one that is not installed. The
     # scripts' real runs take 10 to 30 s (a cluster of processes starting): README shows them.
