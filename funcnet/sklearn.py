@@ -152,7 +152,7 @@ class _Base(BaseEstimator):
             optimizer=OPTIMIZERS[checks.choice(self.optimizer, "optimizer", OPTIMIZERS)](
                 check_lr(self.learning_rate_init, "learning_rate_init")),
             max_iter=checks.integer(self.max_iter, "max_iter", low=1),
-            batch_size=checks.integer(self.batch_size, "batch_size", low=1),
+            batch_size=_batch_size(self.batch_size),
             alpha=checks.real(self.alpha, "alpha", low=0),
             early_stopping=checks.boolean(self.early_stopping, "early_stopping"),
             validation_fraction=checks.real(self.validation_fraction, "validation_fraction", low=0,
@@ -169,8 +169,11 @@ class _Base(BaseEstimator):
         if not going_on:
             # dtype follows the data (float32 stays float32) unless the caller asks otherwise.
             self.dtype_ = (X.dtype if self.dtype is None else checks.float_dtype(self.dtype)).name
+            # scikit-learn's name for the sigmoid; the other names are funcnet's own.
+            activation = "sigmoid" if isinstance(self.activation, str) and self.activation == "logistic" \
+                else self.activation
             self.net_ = Net((X.shape[1], *s["hidden"], Y.shape[1] if Y.ndim == 2 else self._n_out),
-                            activation=self.activation, output=self._output, dtype=self.dtype_,
+                            activation=activation, output=self._output, dtype=self.dtype_,
                             dropout=self.dropout, batchnorm=self.batchnorm)
             self._result = None
         X = X.astype(self.dtype_, copy=False)
@@ -179,6 +182,8 @@ class _Base(BaseEstimator):
         # scikit-learn's alpha is the L2 penalty of the summed loss, alpha/2 ||W||^2 / n_samples
         # with the mean loss; funcnet's l2 applies to the mean loss directly.
         l2 = s["alpha"] / len(X)
+        if s["batch_size"] == "auto":  # scikit-learn's rule
+            s["batch_size"] = min(200, len(X))
         common = dict(key=k_fit, optimizer=s["optimizer"], batch_size=min(s["batch_size"], len(X)), l2=l2)
         with _as_estimator_names():
             result = self._run(X, Y, s, common, k_init, k_split, incremental, going_on)
@@ -217,14 +222,25 @@ class _Base(BaseEstimator):
         return X.astype(self.dtype_, copy=False)
 
 
+def _batch_size(value):
+    """An integer >= 1 or scikit-learn's ``"auto"``."""
+    if isinstance(value, str):
+        if value != "auto":
+            raise ValueError(f"batch_size: expected 'auto' or an integer >= 1, got {checks.show(value)}")
+        return value
+    return checks.integer(value, "batch_size", low=1)
+
+
 _DOC_ARGS = """
     Args:
         hidden_layer_sizes: widths of the hidden layers.
-        activation: hidden activation (a key of ``funcnet.ACTIVATIONS``).
+        activation: hidden activation, a key of ``funcnet.ACTIVATIONS`` or scikit-learn's
+            ``"logistic"`` (the sigmoid).
         optimizer: ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"rmsprop"``, ``"adam"``, ``"adamw"``.
         learning_rate_init: the optimizer's rate.
         max_iter: epochs (passes over the data) of ``fit``.
-        batch_size: samples per step (clipped to the data).
+        batch_size: samples per step (clipped to the data), or scikit-learn's ``"auto"``:
+            ``min(200, n_samples)``. The default is funcnet's 32, not ``"auto"``.
         alpha: L2 penalty, scikit-learn's meaning: ``alpha/2 ||W||^2`` added to the summed loss.
         dropout, batchnorm: as in :class:`funcnet.Net`.
         early_stopping: hold out ``validation_fraction`` and stop after ``n_iter_no_change``

@@ -66,6 +66,7 @@ def test_string_labels_early_stopping_and_regression():
     (dict(random_state=-1), ValueError, r"^random_state: expected an integer >= 0, got -1"),
     (dict(random_state="x"), TypeError, r"^random_state: expected None, an integer >= 0 or a numpy RandomState"),
     (dict(activation="swish"), ValueError, r"^activation: expected one of"),
+    (dict(batch_size="big"), ValueError, r"^batch_size: expected 'auto' or an integer >= 1, got 'big'"),
     # scikit-learn's names in the messages, not funcnet's (lr, l2, patience):
     (dict(learning_rate_init=-1.0), ValueError, r"^learning_rate_init: expected a finite number > 0, got -1.0"),
     (dict(alpha=-1.0), ValueError, r"^alpha: expected a finite number >= 0, got -1.0"),
@@ -76,6 +77,18 @@ def test_bad_hyper_parameters_are_named_at_fit(kwargs, error, match):
     clf = MLPClassifier(**kwargs)  # scikit-learn convention: __init__ only stores
     with pytest.raises(error, match=match):
         clf.fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]))
+
+
+def test_scikit_learns_logistic_and_auto_batch_size_mean_what_they_mean_there():
+    X, y = fn.datasets.moons(300, key=fn.random.key(0))
+    a = MLPClassifier(**{**FAST, "activation": "logistic", "batch_size": "auto"}).fit(X, y)
+    b = MLPClassifier(**{**FAST, "activation": "sigmoid", "batch_size": 200}).fit(X, y)
+    assert a.net_.activation == "sigmoid"
+    assert all(np.array_equal(p, q) for p, q in zip(fn.tree_leaves(a.params_), fn.tree_leaves(b.params_)))
+    # "auto" is min(200, n_samples): on 50 samples one full batch a step, as batch_size=50.
+    c = MLPClassifier(**{**FAST, "batch_size": "auto"}).fit(X[:50], y[:50])
+    d = MLPClassifier(**{**FAST, "batch_size": 50}).fit(X[:50], y[:50])
+    assert all(np.array_equal(p, q) for p, q in zip(fn.tree_leaves(c.params_), fn.tree_leaves(d.params_)))
 
 
 def test_random_state_takes_what_check_random_state_takes_and_none_repeats():
