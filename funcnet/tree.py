@@ -428,7 +428,8 @@ def tree_weighted_mean(trees, weights):
 
 # float32 dot products sum in float32 (BLAS sdot), with an error that grows with the length.
 # Longer leaves are summed in pieces of this many elements, the pieces added in float64: the
-# relative error of a 3e6-element sum of squares drops from 2.5e-6 to 5e-8 at the same speed.
+# relative error of a long sum of squares no longer grows with the whole length, at no cost
+# in speed.
 _CHUNK = 1 << 16
 
 
