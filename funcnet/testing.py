@@ -1013,8 +1013,9 @@ def _on_ci() -> bool:
 def load_profile(name: str | None = None) -> str:
     """Register the profiles and load one: the one named, or the one the environment chooses.
 
-    The profiles are :func:`register_profiles`'s. The one loaded is ``name``, else ``$HYPOTHESIS_PROFILE``, else ``"ci"`` when ``$CI`` is set
-    (and not ``0``/``false``), else ``"dev"``.
+    The profiles are :func:`register_profiles`'s. The one loaded is ``name``, else
+    ``$HYPOTHESIS_PROFILE``, else ``"ci"`` when ``$CI`` is set (and not ``0``/``false``), else
+    ``"dev"``.
 
     Args:
         name: a registered profile's name, or ``None`` to choose as above.
