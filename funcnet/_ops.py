@@ -17,7 +17,7 @@ def ones(n: int, dtype) -> np.ndarray:
 
 def colsum(a: np.ndarray) -> np.ndarray:
     """Column sums of a 2-D array as a product with ones: one BLAS call, where ``a.sum(axis=0)``
-    reduces along the long axis of a narrow array slowly (measured 6x slower for (400, 8))."""
+    reduces along the long axis of a narrow array (many rows, few columns) slowly."""
     return np.dot(ones(a.shape[0], a.dtype), a)
 
 

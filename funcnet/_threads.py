@@ -25,8 +25,9 @@ import numpy as np
 __all__ = ["THRESHOLD", "dot", "applied", "blas_threads"]
 
 #: Multiply-adds (m * k * n) from which a product runs on more than one thread: between the
-#: products of Fashion-MNIST's 784-256 layer in batches of 32 (6.4e6, no faster on two threads)
-#: and of 128 (25.7e6, faster). ``python scripts/bench.py --threads`` measures the rule.
+#: products of Fashion-MNIST's 784-256 layer in batches of 32 (6.4e6), which gain nothing from
+#: a second thread, and of 128 (25.7e6), which do. ``python scripts/bench.py --threads``
+#: measures the rule.
 THRESHOLD = 16_000_000
 
 _lock = threading.Lock()
@@ -53,7 +54,8 @@ def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``np.dot(a, b)`` of 2-D arrays, on the thread count the running fit gives its shape.
 
     np.dot rather than @: for 2-D arrays both are the matrix product, but np.dot reaches BLAS
-    with less overhead (an outer product, one output unit: 0.9 against 5 us).
+    with less call overhead, which counts on small products (an outer product, one output
+    unit); ``python scripts/bench.py`` shows it.
 
     >>> dot(np.ones((2, 3)), np.ones((3, 1))).tolist()
     [[3.0], [3.0]]

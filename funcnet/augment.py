@@ -60,8 +60,28 @@ def _applied(augmenter, key, X, name: str):
 
 @dataclasses.dataclass(frozen=True)
 class Shift:
-    """Move each image by a random whole number of pixels, up to ``max_shift`` in each
-    direction (independently per image and axis), filling with ``fill``; see :func:`shifts`."""
+    """Move each image by a random whole number of pixels; see :func:`shifts`.
+
+    Each image moves by up to ``max_shift`` pixels in each direction, independently per image
+    and axis; the pixels shifted in are ``fill``.
+
+    Attributes:
+        image_shape: ``(height, width)`` of one image; a row of the batch holds
+            ``height * width`` values.
+        max_shift: the largest move in pixels along each axis, an integer in
+            ``[1, min(height, width)]``.
+        fill: the value of the pixels shifted in.
+
+    Called as ``shift(key, X)`` on a batch ``X`` (n, height * width) of finite floats, it
+    returns a new array of ``X``'s shape and dtype; the same key gives the same moves.
+
+    >>> from funcnet.random import key
+    >>> X = np.ones((2, 4))   # two 2x2 images
+    >>> s = Shift((2, 2), max_shift=1, fill=0.0)
+    >>> moved = s(key(0), X)
+    >>> s.max_shift, moved.shape, moved.dtype, bool(np.array_equal(moved, s(key(0), X)))
+    (1, (2, 4), dtype('float64'), True)
+    """
 
     image_shape: tuple
     max_shift: int = 2
@@ -103,6 +123,9 @@ def shifts(image_shape, max_shift: int = 2, fill: float = 0.0) -> Shift:
         max_shift: the largest move in pixels along each axis, an integer >= 1.
         fill: the value of the pixels shifted in.
 
+    Returns:
+        A :class:`Shift`, the function ``(key, X) -> new X``.
+
     >>> from funcnet.random import key
     >>> X = np.zeros((1, 9), np.float32); X[0, 4] = 1.0   # a dot in the middle of 3x3
     >>> moved = shifts((3, 3), max_shift=1)(key(3), X).reshape(3, 3)
@@ -114,7 +137,20 @@ def shifts(image_shape, max_shift: int = 2, fill: float = 0.0) -> Shift:
 
 @dataclasses.dataclass(frozen=True)
 class FlipHorizontal:
-    """Mirror each image left to right with probability ``p``; see :func:`flips`."""
+    """Mirror each image left to right with probability ``p``; see :func:`flips`.
+
+    Attributes:
+        image_shape: ``(height, width)`` of one image; a row of the batch holds
+            ``height * width`` values.
+        p: the probability that an image is mirrored, in [0, 1], drawn per image.
+
+    Called as ``flip(key, X)`` on a batch ``X`` (n, height * width) of finite floats, it
+    returns a new array of ``X``'s shape and dtype.
+
+    >>> from funcnet.random import key
+    >>> FlipHorizontal((1, 3), p=1.0)(key(0), np.array([[1.0, 2.0, 3.0]]))
+    array([[3., 2., 1.]])
+    """
 
     image_shape: tuple
     p: float = 0.5
@@ -137,6 +173,13 @@ class FlipHorizontal:
 def flips(image_shape, p: float = 0.5) -> FlipHorizontal:
     """Random left-right mirror images (for datasets where that keeps the class, e.g. clothes).
 
+    Args:
+        image_shape: ``(height, width)`` of one image; a row holds ``height * width`` values.
+        p: the probability that an image is mirrored, in [0, 1].
+
+    Returns:
+        A :class:`FlipHorizontal`, the function ``(key, X) -> new X``.
+
     >>> from funcnet.random import key
     >>> X = np.array([[1.0, 2.0, 3.0, 4.0]])
     >>> flips((2, 2), p=1.0)(key(0), X)
@@ -147,7 +190,19 @@ def flips(image_shape, p: float = 0.5) -> FlipHorizontal:
 
 @dataclasses.dataclass(frozen=True)
 class Chain:
-    """Augmenters applied in turn, each with its own key; see :func:`chain`."""
+    """Augmenters applied in turn, each with its own key; see :func:`chain`.
+
+    Attributes:
+        augmenters: a non-empty tuple of functions ``(key, X) -> X``; the ``i``-th gets the
+            ``i``-th key of ``split(key, len(augmenters))``.
+
+    Two certain flips give the batch back:
+
+    >>> from funcnet.random import key
+    >>> X = np.array([[1.0, 2.0]])
+    >>> Chain((flips((1, 2), p=1.0), flips((1, 2), p=1.0)))(key(0), X)
+    array([[1., 2.]])
+    """
 
     augmenters: tuple
 
@@ -170,6 +225,13 @@ class Chain:
 
 def chain(*augmenters) -> Chain:
     """Apply augmenters one after another (each drawing from its own child key).
+
+    Args:
+        *augmenters: one or more functions ``(key, X) -> X``: funcnet's augmenters or your
+            own (whose result must be an array of ``X``'s shape and dtype).
+
+    Returns:
+        A :class:`Chain`, the function ``(key, X) -> new X``.
 
     >>> a = chain(shifts((28, 28), 2), flips((28, 28)))
     >>> len(a.augmenters)

@@ -255,8 +255,8 @@ def all_finite(a: np.ndarray) -> bool:
     if a.size < 1 << 16:
         return bool(_all_true(np.isfinite(a), axis=None))
     # A large array: NaN and inf make its sum non-finite, and only a finite sum that overflowed
-    # needs the element-wise look. Row sums as a product with ones go through BLAS, a third
-    # of the time of np.sum on a large float32 matrix; NaN and inf propagate the same way.
+    # needs the element-wise look. Row sums as a product with ones go through BLAS, quicker
+    # than np.sum on a large float32 matrix; NaN and inf propagate the same way.
     with np.errstate(over="ignore", invalid="ignore"):
         if a.ndim == 2 and a.dtype in _FLOATS:
             total = rowsum(a).sum()

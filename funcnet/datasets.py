@@ -103,8 +103,12 @@ def _two_classes(class0, class1, key, noise, dtype):
 def xor(dtype=np.float64):
     """The four XOR points and their labels.
 
+    Args:
+        dtype: float dtype of ``X``, ``float32`` or ``float64``.
+
     Returns:
-        ``X`` (4, 2) and ``y`` (4,) = ``[0, 1, 1, 0]``.
+        ``(X, y)``: ``X`` (4, 2) of ``dtype``, the corners of the unit square, and ``y`` (4,)
+        int64 = ``[0, 1, 1, 0]``.
 
     >>> xor(np.float32)[0].dtype
     dtype('float32')
@@ -123,9 +127,10 @@ def xor_clusters(n: int = 400, *, key: rnd.Key, noise: float = 0.25, dtype=np.fl
         n: number of points (>= 4).
         key: randomness.
         noise: standard deviation of each cluster.
+        dtype: float dtype of ``X``, ``float32`` or ``float64``.
 
     Returns:
-        ``X`` (n, 2) and ``y`` (n,), shuffled.
+        ``(X, y)``: ``X`` (n, 2) of ``dtype`` and ``y`` (n,) int64 labels 0/1, shuffled.
 
     >>> from funcnet.random import key
     >>> X, y = xor_clusters(400, key=key(0))
@@ -153,6 +158,15 @@ def moons(n: int = 400, *, key: rnd.Key, noise: float = 0.15, dtype=np.float64):
     (class 1) the rest on ``(1 - cos t, 0.5 - sin t)``, ``t`` evenly spaced in [0, pi];
     Gaussian noise of standard deviation ``noise`` is added, and the points are shuffled.
 
+    Args:
+        n: number of points (>= 2).
+        key: randomness (the noise and the shuffle).
+        noise: standard deviation of the Gaussian noise, >= 0.
+        dtype: float dtype of ``X``, ``float32`` or ``float64``.
+
+    Returns:
+        ``(X, y)``: ``X`` (n, 2) of ``dtype`` and ``y`` (n,) int64 labels 0/1, shuffled.
+
     >>> from funcnet.random import key
     >>> X, y = moons(5, key=key(0), noise=0.0)
     >>> int((y == 0).sum()), int((y == 1).sum())
@@ -176,6 +190,16 @@ def circles(n: int = 400, *, key: rnd.Key, noise: float = 0.1, factor: float = 0
 
     Class 0 is the outer unit circle (``n // 2`` points), class 1 the inner circle of radius
     ``factor``; Gaussian noise of standard deviation ``noise``; shuffled.
+
+    Args:
+        n: number of points (>= 2).
+        key: randomness (the noise and the shuffle).
+        noise: standard deviation of the Gaussian noise, >= 0.
+        factor: radius of the inner circle, in (0, 1).
+        dtype: float dtype of ``X``, ``float32`` or ``float64``.
+
+    Returns:
+        ``(X, y)``: ``X`` (n, 2) of ``dtype`` and ``y`` (n,) int64 labels 0/1, shuffled.
 
     >>> from funcnet.random import key
     >>> X, y = circles(8, key=key(0), noise=0.0)
@@ -210,9 +234,11 @@ def spirals(n: int = 200, *, key: rnd.Key, noise: float = 0.25, turns: float = 2
         noise: standard deviation of the noise, in the units of the radius.
         turns: how many times each arm winds around the centre.
         standardize: rescale each feature to mean 0 and variance 1.
+        dtype: float dtype of ``X``, ``float32`` or ``float64``.
 
     Returns:
-        ``X`` (2n, 2) and ``y`` (2n,), shuffled.
+        ``(X, y)``: ``X`` (2n, 2) of ``dtype`` and ``y`` (2n,) int64 labels 0/1 (the arm),
+        shuffled.
 
     >>> from funcnet.random import key
     >>> X, y = spirals(100, key=key(0))
@@ -541,6 +567,18 @@ def _is_uint8(dtype) -> bool:
 def scale_images(images, dtype=np.float32) -> np.ndarray:
     """Pixels 0..255 (uint8, or integers in that range) as ``dtype`` in [0, 1] (a new array).
 
+    Args:
+        images: integer pixels in 0..255, any shape, e.g. (n, 784) rows or (n, 28, 28)
+            images.
+        dtype: float dtype of the result, ``float32`` or ``float64``.
+
+    Returns:
+        A new array of ``images``' shape and ``dtype``: ``images / 255``.
+
+    Raises:
+        TypeError: pixels that are not integers.
+        ValueError: integer pixels outside 0..255.
+
     >>> scale_images(np.array([[0, 51, 255]], np.uint8))
     array([[0. , 0.2, 1. ]], dtype=float32)
     """
@@ -561,6 +599,23 @@ def fashion_mnist(data_dir, *, dtype=np.float32, flatten: bool = True, verify: b
 
     Labels: 0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt,
     7 Sneaker, 8 Bag, 9 Ankle boot.
+
+    Args:
+        data_dir: directory holding ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
+            ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``.
+        dtype: float dtype of the images (scaled to [0, 1]), or ``uint8`` for the raw pixels.
+        flatten: (n, 784) rows instead of (n, 28, 28) images.
+        verify: check the files against ``SHA256SUMS`` in ``data_dir`` when it exists.
+        max_bytes: the most bytes of data one file may declare (see :func:`load_idx`).
+
+    Returns:
+        ``(X_train, X_test, y_train, y_test)``: images (n, 784) or (n, 28, 28) of ``dtype``
+        (60000 training and 10000 test images in the original files), labels (n,) int64.
+
+    Raises:
+        FileNotFoundError: naming the missing file and the files expected.
+        ValueError: on a checksum mismatch, a malformed file, or images and labels that
+            do not fit together.
 
     >>> fashion_mnist("/nonexistent")  # doctest: +ELLIPSIS
     Traceback (most recent call last):

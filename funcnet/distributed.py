@@ -18,12 +18,11 @@ shard size; the running statistics are the shards' ones averaged, weighted by th
 Dropout masks come from ``fold_in(batch key, shard)``: reproducible, but not one process's.
 
 When it pays: a step costs the slowest shard's gradient plus a fixed cost, the round trip
-to the workers (17-33 ms for an empty task on a local cluster of this project's 2-core
-machine) and sending the params out and the gradients back (73-236 ms in all for a 784-256-10
-net), while one process pays the whole gradient. On k machines it pays once one shard's
-gradient takes longer than the fixed cost / (k - 1): full batches of thousands of rows and
-more (README's "Scaling out", ``python scripts/dask_fit.py --timing``). Mini-batch training,
-whose steps take about a millisecond, stays in one process; a hyper-parameter search spreads
+to the workers and sending the params out and the gradients back, while one process pays the
+whole gradient. On k machines it pays once one shard's gradient takes longer than the fixed
+cost / (k - 1): full batches of thousands of rows and more (README's "Scaling out" has the
+figures, ``python scripts/dask_fit.py --timing`` measures them). Mini-batch training, whose
+steps are far shorter than the round trip, stays in one process; a hyper-parameter search spreads
 whole fits over the cluster instead (scikit-learn's ``GridSearchCV`` with joblib's Dask
 backend, ``scripts/dask_grid.py``).
 
@@ -134,8 +133,8 @@ class _ShardedGradient:
                 else [rnd.fold_in(batch.key, i) for i in range(len(self.shards))])
         # pure=False: every step is new work (and dask need not hash the params to name it).
         # Each task goes to the worker holding its shard (elsewhere only if that one is lost),
-        # and the sums come straight from the workers: measured a third faster per step on a
-        # local cluster than leaving both to the scheduler.
+        # and the sums come straight from the workers: each hop through the scheduler would add
+        # to every step's fixed cost.
         futures = [self.client.submit(_shard_sums, self.net, params, stats, k, self.l2, shard, pure=False,
                                       workers=[self._holder(i)], allow_other_workers=True)
                    for i, (k, shard) in enumerate(zip(keys, self.shards))]

@@ -56,6 +56,16 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest zip timestamp: files do not depen
 def net_to_dict(net: Net) -> dict:
     """The fields of a :class:`funcnet.Net` as JSON-ready plain data.
 
+    Args:
+        net: a net of funcnet's standard layers (not one made with ``Net.from_layers``).
+
+    Returns:
+        A new dict of the fields ``sizes`` (a list), ``activation``, ``output``, ``init``,
+        ``dtype``, ``dropout`` and ``batchnorm``, as the net holds them.
+
+    Raises:
+        ValueError: a net of your own layers, which has no file format.
+
     >>> net_to_dict(Net((2, 3, 1), output="sigmoid"))["sizes"]
     [2, 3, 1]
     """
@@ -70,6 +80,17 @@ def net_to_dict(net: Net) -> dict:
 
 def net_from_dict(d) -> Net:
     """Rebuild a :class:`funcnet.Net` from :func:`net_to_dict`'s output (validated as usual).
+
+    Args:
+        d: a dict of Net fields with string keys: ``sizes`` (a list or tuple) is required,
+            the others default as in :class:`funcnet.Net`.
+
+    Returns:
+        A new :class:`funcnet.Net`.
+
+    Raises:
+        ValueError: an unknown field, no ``sizes``, or a value the Net refuses.
+        TypeError: ``d`` is not a dict with string keys, or a value of the wrong type.
 
     >>> net_from_dict({"sizes": [2, 3, 1], "output": "sigmoid"})
     Net(sizes=(2, 3, 1), activation='relu', output='sigmoid', init='auto', dtype='float32', dropout=0.0, batchnorm=False)
@@ -98,6 +119,20 @@ def save(path, net: Net, params, *, stats=None) -> None:
         params: params matching ``net``.
         stats: batch-norm running statistics; required when ``net.batchnorm`` (the
             net cannot be evaluated without them), ignored otherwise.
+
+    Returns:
+        None; the file at ``path`` holds the net, the params and (with batch norm) the stats.
+
+    >>> import os, tempfile
+    >>> import funcnet as fn
+    >>> net = fn.Net((2, 3, 2), batchnorm=True, dtype="float64")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "net.npz")
+    ...     save(path, net, fn.init(fn.random.key(0), net), stats=fn.init_stats(net))
+    ...     with np.load(path) as z:
+    ...         names = sorted(z.files)
+    >>> names
+    ['0/W', '0/beta', '0/gamma', '1/W', '1/b', 'net', 'stats/0/mean', 'stats/0/var']
 
     See Also:
         load
@@ -206,6 +241,16 @@ def load(path, *, max_bytes: int = 1 << 30):
         FileNotFoundError: when ``path`` does not exist.
         ValueError: naming the file, when it is not a funcnet params file, is truncated or
             corrupt, or holds arrays that do not match the architecture it records.
+
+    >>> import os, tempfile
+    >>> import funcnet as fn
+    >>> net = fn.Net((2, 3, 2), dtype="float64")
+    >>> params = fn.init(fn.random.key(0), net)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save(os.path.join(folder, "net.npz"), net, params)
+    ...     net2, params2, stats2 = load(os.path.join(folder, "net.npz"))
+    >>> net2 == net, bool(np.array_equal(params2[0]["W"], params[0]["W"])), stats2
+    (True, True, None)
     """
     return _open(path, max_bytes, FORMAT, "params", _load)
 
@@ -305,7 +350,25 @@ CHECKPOINT_FORMAT = "funcnet-checkpoint/1"
 
 
 class Checkpoint(NamedTuple):
-    """What :func:`load_checkpoint` gives back: the net, the fit result, and the run's settings."""
+    """What :func:`load_checkpoint` gives back: the net, the fit result, and the run's settings.
+
+    Attributes:
+        net: the :class:`funcnet.Net`.
+        result: a :class:`funcnet.FitResult`; pass it to :func:`funcnet.fit` as ``params`` to
+            go on with the run.
+        config: the ``config`` dict given to :func:`save_checkpoint`, or ``None``.
+
+    >>> import os, tempfile
+    >>> import funcnet as fn
+    >>> net = fn.Net((2, 2), dtype="float64")
+    >>> X, y = fn.datasets.xor()
+    >>> r = fn.fit(net, fn.init(fn.random.key(0), net), X, y, key=fn.random.key(1), epochs=1)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_checkpoint(os.path.join(folder, "c.npz"), net, r, config={"lr": 0.1})
+    ...     c = load_checkpoint(os.path.join(folder, "c.npz"))
+    >>> c.net == net, c.result.history["epoch"], c.config
+    (True, [1], {'lr': 0.1})
+    """
 
     net: Net
     result: FitResult
@@ -449,10 +512,33 @@ def load_checkpoint(path, *, max_bytes: int = 1 << 30) -> Checkpoint:
     The file is checked and bounded as :func:`load` does; an unknown format version is refused,
     and optimizer states come back as their own named tuples.
 
+    Args:
+        path: a ``.npz`` file written by :func:`save_checkpoint`.
+        max_bytes: the most bytes of arrays the architecture may imply (default 1 GiB).
+
+    Returns:
+        A :class:`Checkpoint` ``(net, result, config)``: the net, a :class:`funcnet.FitResult`
+        whose ``state`` continues the run (params, optimizer state, statistics, early
+        stopping's best epoch, the history), and the saved ``config`` or ``None``.
+
     Raises:
         FileNotFoundError: when ``path`` does not exist.
         ValueError: naming the file, when it is not a funcnet checkpoint (or of another
             version), is truncated or corrupt, or does not hold together.
+
+    >>> import os, tempfile
+    >>> import funcnet as fn
+    >>> net = fn.Net((2, 2), dtype="float64")
+    >>> X, y = fn.datasets.xor()
+    >>> r = fn.fit(net, fn.init(fn.random.key(0), net), X, y, key=fn.random.key(1),
+    ...            optimizer=fn.optim.momentum(0.1), epochs=2)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_checkpoint(os.path.join(folder, "c.npz"), net, r)
+    ...     c = load_checkpoint(os.path.join(folder, "c.npz"))
+    >>> c.result.state.epoch, c.result.opt_state.count, c.config
+    (2, 2, None)
+    >>> bool(np.array_equal(c.result.params[0]["W"], r.params[0]["W"]))
+    True
     """
     return _open(path, max_bytes, CHECKPOINT_FORMAT, "checkpoint", _load_checkpoint)
 

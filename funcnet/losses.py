@@ -162,8 +162,8 @@ def _softmax_cross_entropy(z, y, grad: bool, owned: bool, mean: bool = True):
     pred = z.argmax(axis=1)
     correct = _class_hits(pred, y)
     # Shift each row by its maximum, read through argmax: a gather is far cheaper than a
-    # max-reduction along rows of ten elements. Flat take/put on a C-ordered array cost a
-    # third of z[rows, cols].
+    # max-reduction along rows of ten elements. Flat take/put on a C-ordered array are
+    # cheaper than fancy indexing z[rows, cols].
     starts = _row_starts(n, k)
     top = z.reshape(-1).take(starts + pred) if z.flags.c_contiguous else z[np.arange(n), pred]
     owned = owned and z.flags.c_contiguous

@@ -39,7 +39,22 @@ DIVERGED = 4.0  # stop once the smoothed loss exceeds this many times its best v
 
 
 class LRFindResult(NamedTuple):
-    """The curve of a learning-rate range test and the rate it suggests."""
+    """The curve of a learning-rate range test and the rate it suggests.
+
+    Attributes:
+        lrs: (steps_run,) float64, the rate of each step run.
+        losses: (steps_run,) float64, the smoothed, bias-corrected training loss after each.
+        suggestion: a Python float, the rate where the smoothed loss fell fastest (per
+            log-rate) before its minimum; see :func:`lr_find`.
+
+    >>> import funcnet as fn
+    >>> net = fn.Net((1, 1), output="identity", dtype="float64")
+    >>> X = np.linspace(-1, 1, 16)[:, None]
+    >>> p = ({"W": np.zeros((1, 1)), "b": np.zeros(1)},)
+    >>> r = lr_find(net, p, X, 3 * X[:, 0], key=fn.random.key(0), start=0.01, stop=1.0, steps=5)
+    >>> r.lrs.round(3).tolist(), r.losses.shape, type(r.suggestion)
+    ([0.01, 0.032, 0.1, 0.316, 1.0], (5,), <class 'float'>)
+    """
 
     lrs: np.ndarray  # (steps_run,) the rate of each step
     losses: np.ndarray  # (steps_run,) the smoothed, bias-corrected training loss after it

@@ -437,6 +437,14 @@ def init(key: rnd.Key, net: Net):
 def init_stats(net: Net):
     """Initial running statistics: a dict per layer, empty where there is no batch norm.
 
+    Args:
+        net: the architecture.
+
+    Returns:
+        A tuple of ``net.n_layers`` dicts, one per layer dict of the params: ``{"mean":
+        (n_out,) zeros, "var": (n_out,) ones}`` in ``net.dtype`` where the layer's linear
+        part feeds a batch norm, ``{}`` elsewhere.
+
     >>> init_stats(Net((2, 3, 2), batchnorm=True))
     ({'mean': array([0., 0., 0.], dtype=float32), 'var': array([1., 1., 1.], dtype=float32)}, {})
     """
@@ -602,6 +610,19 @@ def update_stats(net: Net, stats, caches):
 def predict_proba(net: Net, params, X, *, stats=None) -> np.ndarray:
     """Output-layer predictions: class probabilities (softmax, sigmoid) or values (identity).
 
+    Args:
+        net: the architecture.
+        params: params matching ``net``.
+        X: inputs, (n, sizes[0]); computed in ``net.dtype``.
+        stats: batch-norm running statistics (needed only when ``net.batchnorm``).
+
+    Returns:
+        A new (n, sizes[-1]) array in ``net.dtype``: softmax rows that sum to 1, sigmoid
+        probabilities of each output, or the identity head's values (the logits).
+
+    Raises:
+        FloatingPointError: the logits overflowed ``net.dtype``, as for :func:`forward`.
+
     >>> from funcnet.random import key
     >>> net = Net((2, 4, 3))
     >>> predict_proba(net, init(key(0), net), np.ones((2, 2), np.float32)).sum(axis=1).round(5)
@@ -617,6 +638,19 @@ def predict_proba(net: Net, params, X, *, stats=None) -> np.ndarray:
 def predict(net: Net, params, X, *, stats=None) -> np.ndarray:
     """Predicted labels (argmax for softmax, threshold 0.5 for sigmoid) or regression values.
 
+    Args:
+        net: the architecture.
+        params: params matching ``net``.
+        X: inputs, (n, sizes[0]); computed in ``net.dtype``.
+        stats: batch-norm running statistics (needed only when ``net.batchnorm``).
+
+    Returns:
+        softmax: (n,) integer class labels. sigmoid: int64 0/1 labels, (n,) for one output,
+        else (n, sizes[-1]). identity: the (n, sizes[-1]) values in ``net.dtype``.
+
+    Raises:
+        FloatingPointError: the logits overflowed ``net.dtype``, as for :func:`forward`.
+
     >>> from funcnet.random import key
     >>> net = Net((2, 4, 3))
     >>> predict(net, init(key(0), net), np.ones((2, 2))).shape
@@ -630,7 +664,19 @@ def accuracy(net: Net, params, X, y, *, stats=None) -> float:
     """Fraction of samples whose predicted label equals ``y`` (classification heads only).
 
     Args:
+        net: the architecture; its output must be ``"softmax"`` or ``"sigmoid"``.
+        params: params matching ``net``.
+        X: inputs, (n, sizes[0]); computed in ``net.dtype``.
         y: (n,) integer labels, (n, k) one-hot rows, or for a sigmoid head (n,)/(n, k) 0/1.
+        stats: batch-norm running statistics (needed only when ``net.batchnorm``).
+
+    Returns:
+        A Python float in [0, 1]: correct samples / n. A sigmoid head's sample is correct
+        only if every one of its outputs is on the right side of 0.5; a one-hot row counts
+        by its argmax.
+
+    Raises:
+        ValueError: ``net`` has the identity (regression) output.
 
     >>> from funcnet.random import key
     >>> net = Net((2, 4, 2))

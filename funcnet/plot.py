@@ -211,6 +211,8 @@ def grad_norm_curves(history, *, title: str | None = None, figsize=(5.5, 3.5)):
         history: ``fit(...).history`` with ``epoch`` and ``grad_norm`` (a list per epoch of
             per-layer norms averaged over that epoch's batches).
         title: axis title.
+        figsize: ``(width, height)`` in inches, two positive numbers; ``None`` for matplotlib's
+            default.
 
     Returns:
         A Figure with one axis; line ``i`` (label ``"layer i+1"``) plots layer ``i``'s norms.
@@ -253,6 +255,8 @@ def grad_norm_bars(norms, *, title: str | None = None, figsize=(5.5, 3.5)):
             ``{label: norms}`` of equally long sequences to compare side by side (e.g. the
             norms at initialisation of a sigmoid and a ReLU net).
         title: axis title.
+        figsize: ``(width, height)`` in inches, two positive numbers; ``None`` for matplotlib's
+            default.
 
     Returns:
         A Figure with one axis: one group of bars per layer (layer 1 = input side).
@@ -303,6 +307,8 @@ def lr_finder_curve(lrs, losses, suggestion=None, *, title: str | None = None, f
         losses: (m,) loss observed at each rate (non-finite values are left out of the line).
         suggestion: the suggested rate, drawn as a vertical line, or ``None``.
         title: axis title.
+        figsize: ``(width, height)`` in inches, two positive numbers; ``None`` for matplotlib's
+            default.
 
     Returns:
         A Figure with one axis: the loss curve, and the suggestion as a labelled vertical line.
@@ -372,6 +378,8 @@ def decision_boundary(net: Net, params, X, y, *, stats=None, resolution: int = 2
         resolution: grid points per axis.
         margin: fraction of the data's range added on each side.
         title: axis title.
+        figsize: ``(width, height)`` in inches, two positive numbers; ``None`` for matplotlib's
+            default.
 
     Returns:
         A Figure with one axis (plus a colour bar with two classes).

@@ -108,6 +108,9 @@ def constant(lr: float) -> Constant:
     Args:
         lr: the rate, a positive finite number.
 
+    Returns:
+        A :class:`Constant`, a schedule ``step -> lr``.
+
     >>> constant(0.1)(0), constant(0.1)(10**6)
     (0.1, 0.1)
     """
@@ -139,6 +142,9 @@ def step_decay(lr: float, step_size: int, gamma: float = 0.1) -> StepDecay:
         lr: the initial rate, positive.
         step_size: steps between decays, a positive integer.
         gamma: the factor applied at each decay, in (0, 1].
+
+    Returns:
+        A :class:`StepDecay`, a schedule ``step -> lr * gamma ** (step // step_size)``.
 
     >>> s = step_decay(1.0, step_size=10, gamma=0.5)
     >>> [s(t) for t in (0, 9, 10, 25)]
@@ -175,6 +181,10 @@ def multistep(lr: float, milestones: Sequence[int], gamma: float = 0.1) -> Multi
         lr: the initial rate, positive.
         milestones: strictly increasing positive step numbers.
         gamma: the factor applied at each milestone, in (0, 1].
+
+    Returns:
+        A :class:`MultiStep`, a schedule ``step -> lr * gamma ** k`` with ``k`` the milestones
+        at or before ``step``.
 
     >>> s = multistep(1.0, milestones=(3, 5), gamma=0.1)
     >>> [s(t) for t in range(7)]
@@ -222,6 +232,10 @@ def exponential(lr: float, decay_rate: float, decay_steps: int = 1, *, staircase
         decay_steps: steps over which the rate is multiplied by ``decay_rate``.
         staircase: use ``t // decay_steps`` (decay in jumps) instead of ``t / decay_steps``.
 
+    Returns:
+        An :class:`Exponential`, a schedule ``step -> rate``; calling it raises ValueError at
+        a step whose rate overflows.
+
     >>> s = exponential(1.0, decay_rate=0.5, decay_steps=2)
     >>> [s(t) for t in (0, 1, 2, 4)]
     [1.0, 0.7071067811865476, 0.5, 0.25]
@@ -264,6 +278,9 @@ def cosine(lr: float, total_steps: int, final: float = 0.0) -> Cosine:
             times batches per epoch).
         final: the rate from ``total_steps`` on, ``>= 0``.
 
+    Returns:
+        A :class:`Cosine`, a schedule ``step -> rate``.
+
     >>> s = cosine(1.0, total_steps=4, final=0.2)
     >>> [round(s(t), 6) for t in (0, 2, 4, 100)]
     [1.0, 0.6, 0.2, 0.2]
@@ -295,6 +312,9 @@ def linear(start: float, end: float, steps: int) -> Linear:
         start: the rate at step 0, ``>= 0``.
         end: the rate from step ``steps`` on, ``>= 0``.
         steps: length of the ramp, a positive integer.
+
+    Returns:
+        A :class:`Linear`, a schedule ``step -> rate``.
 
     >>> s = linear(1.0, 0.0, steps=4)
     >>> [s(t) for t in (0, 1, 4, 9)]
@@ -335,6 +355,10 @@ def linear_warmup(lr, warmup_steps: int, *, start: float = 0.0) -> LinearWarmup:
         lr: a positive number (kept constant after the warm-up) or a schedule.
         warmup_steps: length of the warm-up, a positive integer.
         start: the rate at step 0, ``>= 0``. The default 0 makes the very first update zero.
+
+    Returns:
+        A :class:`LinearWarmup`, a schedule ``step -> rate``; a number ``lr`` is held in it as
+        ``constant(lr)``.
 
     >>> s = linear_warmup(step_decay(1.0, step_size=2, gamma=0.5), warmup_steps=4)
     >>> [s(t) for t in range(8)]
@@ -378,6 +402,10 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Join:
     Args:
         schedules: ``k`` schedules.
         boundaries: ``k - 1`` strictly increasing positive steps.
+
+    Returns:
+        A :class:`Join` of the checked schedules (a tuple) and boundaries, a schedule
+        ``step -> rate``.
 
     >>> s = join([linear(0.0, 1.0, 2), cosine(1.0, 2)], boundaries=[2])
     >>> [round(s(t), 6) for t in range(5)]

@@ -134,6 +134,9 @@ def _strategy(value, name: str):
 def keys():
     """Random keys (:class:`funcnet.random.Key`), from seeds that shrink towards ``key(0)``.
 
+    Returns:
+        A strategy of keys ``funcnet.random.key(seed)``, ``seed`` in [0, 2**32).
+
     >>> from hypothesis import given, settings
     >>> @settings(max_examples=5, derandomize=True, database=None, deadline=None)
     ... @given(keys())
@@ -224,6 +227,15 @@ def random_params(key, net, *, jitter: bool = True):
     dimensions then gets normal noise of standard deviation 0.5 from another child (see
     :func:`params` for why).
 
+    Args:
+        key: a :class:`funcnet.random.Key`; the same key gives the same params.
+        net: a :class:`funcnet.Net`.
+        jitter: move the vectors (``False``: ``init``'s params exactly).
+
+    Returns:
+        New params for ``net``, a tuple of layer dicts with the shapes of ``net.shapes()`` in
+        ``net.dtype``.
+
     >>> net = Net((2, 3, 1), output="sigmoid")
     >>> p = random_params(rnd.key(0), net)
     >>> p[1]["b"].dtype, bool(np.all(p[0]["b"] != 0)), bool(np.all(random_params(rnd.key(0), net)[0]["b"] == p[0]["b"]))
@@ -253,6 +265,10 @@ def params(net, *, jitter: bool = True):
     Args:
         net: a :class:`funcnet.Net` (one of :func:`nets`, or your own).
         jitter: move the vectors (``False``: init's params exactly).
+
+    Returns:
+        A strategy of params for ``net`` (a tuple of layer dicts in ``net.dtype``), each
+        :func:`random_params` of a drawn key.
 
     >>> from hypothesis import given, settings
     >>> from funcnet.network import check_params
@@ -313,6 +329,9 @@ def batches(net, *, sizes=(1, 32)):
         net: a :class:`funcnet.Net`.
         sizes: ``(low, high)``, the number of samples ``n``.
 
+    Returns:
+        A strategy of ``(X, y)`` pairs, each :func:`random_batch` of a drawn key and size.
+
     >>> from hypothesis import given, settings
     >>> net = Net((3, 4, 5))
     >>> @settings(max_examples=5, derandomize=True, database=None, deadline=None)
@@ -329,7 +348,23 @@ def batches(net, *, sizes=(1, 32)):
 
 
 class Problem(NamedTuple):
-    """What :func:`problems` draws: a net, its params, a batch, and a key for its dropout."""
+    """What :func:`problems` draws: a net, its params, a batch, and a key for its dropout.
+
+    Attributes:
+        net: the :class:`funcnet.Net`.
+        params: params for it (:func:`random_params`).
+        X: inputs, (n, sizes[0]) in ``net.dtype``.
+        y: targets for the head, one per row of ``X``: (n,) int64 labels (softmax), or
+            (n, sizes[-1]) in ``net.dtype`` (sigmoid 0.0/1.0, identity values); see
+            :func:`batches`.
+        key: a :class:`funcnet.random.Key` for the dropout masks.
+
+    >>> net = Net((2, 3, 2), dtype="float64")
+    >>> X, y = random_batch(rnd.key(1), net, 4)
+    >>> problem = Problem(net, random_params(rnd.key(0), net), X, y, rnd.key(2))
+    >>> problem.X.shape, problem.y.shape, problem.y.dtype
+    ((4, 2), (4,), dtype('int64'))
+    """
 
     net: Net
     params: tuple
@@ -346,6 +381,10 @@ def problems(net=None, *, sizes=(1, 32), jitter: bool = True):
             ``nets()``.
         sizes: ``(low, high)``, the batch size, as for :func:`batches`.
         jitter: as for :func:`params`.
+
+    Returns:
+        A strategy of :class:`Problem` values: a drawn (or the given) net, params of
+        :func:`params`, a batch of :func:`batches` and a drawn key.
 
     >>> from hypothesis import given, settings
     >>> from funcnet import loss
@@ -378,6 +417,10 @@ def trees_like(tree, *, scale: float = 1.0):
         tree: a tree of float arrays (params, say).
         scale: the standard deviation of the values, a finite number >= 0 (they are drawn in
             float64 and cast, so a scale near the dtype's range stays finite).
+
+    Returns:
+        A strategy of new trees of ``tree``'s structure, shapes and dtypes, their values
+        ``scale`` times standard normal numbers.
 
     >>> from hypothesis import given, settings
     >>> from funcnet.tree import tree_structure
@@ -413,6 +456,10 @@ def optimizers(names=OPTIMIZERS, *, lrs=None):
             ``rmsprop``, ``adam``, ``adamw``.
         lrs: a strategy of learning rates (numbers or schedules); default numbers in
             [1e-4, 1]. ``st.one_of(st.floats(1e-4, 1.0), schedules())`` draws schedules too.
+
+    Returns:
+        A strategy of funcnet optimizers (:class:`~funcnet.optim.Transform` objects: ``sgd``
+        is a ``ScaleByLearningRate``, the others are :class:`~funcnet.optim.Chain` objects).
 
     >>> from hypothesis import given, settings
     >>> p = ({"W": np.ones((2, 3)), "b": np.zeros(3)},)
@@ -451,6 +498,10 @@ def schedules(names=SCHEDULES, *, lr=(1e-4, 1.0), steps=(1, 1000)):
             ``exponential``, ``cosine``, ``linear``, ``linear_warmup``, ``join``.
         lr: ``(low, high)``, the range of the starting (or peak) rate, positive.
         steps: ``(low, high)``, the range of step counts (decay periods, lengths, milestones).
+
+    Returns:
+        A strategy of schedules: the dataclasses of :mod:`funcnet.schedules` (``Constant``,
+        ``StepDecay``, ...), each a function ``step -> rate``.
 
     >>> from hypothesis import given, settings
     >>> @settings(max_examples=20, derandomize=True, database=None, deadline=None)
@@ -497,6 +548,11 @@ def net_objective(net, X, y, *, key=None, l2: float = 0.0):
         net: a :class:`funcnet.Net`, your own layers included.
         X, y, key, l2: as for :func:`funcnet.loss` (``key`` fixes the dropout masks).
 
+    Returns:
+        A function ``params -> (value, grads)``: :func:`funcnet.value_and_grad` of the net,
+        or of its twin in float32 or float64 when the params' leaves have that dtype; a
+        Python float and a tree like the params, in their dtype.
+
     Raises:
         ValueError: (when called) a net with dropout in float32 given float64 params, or
             the reverse: dropout masks are drawn in the net's dtype, so the twin would drop
@@ -540,6 +596,16 @@ def default_rtol(dtype) -> float:
     A thousand times the dtype's resolution and at least ``1e-6``: 1e-3 for float32, 1e-6
     for float64. A right float32 gradient scores 1e-7 to 1e-4 (rounding in the forward and
     backward passes, growing with depth); a wrong one scores around 1.
+
+    Args:
+        dtype: a NumPy dtype, or anything ``np.dtype`` takes (``"float32"``, ``np.float64``).
+
+    Returns:
+        A Python float: ``max(1e-6, 1000 * np.finfo(dtype).resolution)`` for a float dtype,
+        ``1e-6`` for any other kind.
+
+    Raises:
+        TypeError: ``dtype`` is not a dtype.
 
     >>> default_rtol("float32"), default_rtol(np.float64)
     (0.001, 1e-06)
@@ -918,6 +984,14 @@ def register_profiles(*, ci_examples: int = CI_EXAMPLES, dev_examples: int = DEV
     ``too_slow`` health check, the reproduction blob printed on failure. ``"dev"``:
     ``max_examples=dev_examples``, random, hypothesis' default database, no deadline.
 
+    Args:
+        ci_examples: ``max_examples`` of ``"ci"``, an integer >= 1.
+        dev_examples: ``max_examples`` of ``"dev"``, an integer >= 1.
+
+    Returns:
+        None; the profiles are registered with hypothesis (replacing earlier ones of those
+        names), not loaded.
+
     >>> register_profiles()
     >>> from hypothesis import settings
     >>> settings.get_profile("ci").derandomize, settings.get_profile("dev").max_examples
@@ -937,11 +1011,21 @@ def _on_ci() -> bool:
 
 
 def load_profile(name: str | None = None) -> str:
-    """Register the profiles and load one: ``name``, else ``$HYPOTHESIS_PROFILE``, else
-    ``"ci"`` when ``$CI`` is set (and not ``0``/``false``), else ``"dev"``.
+    """Register the profiles and load one: the one named, or the one the environment chooses.
+
+    The profiles are :func:`register_profiles`'s. The one loaded is ``name``, else
+    ``$HYPOTHESIS_PROFILE``, else ``"ci"`` when ``$CI`` is set (and not ``0``/``false``), else
+    ``"dev"``.
+
+    Args:
+        name: a registered profile's name, or ``None`` to choose as above.
 
     Returns:
         The name of the profile loaded.
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        hypothesis.errors.InvalidArgument: no profile of that name is registered.
 
     >>> from hypothesis import settings
     >>> settings.register_profile("before", settings())  # to put back what was in force

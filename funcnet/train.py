@@ -51,22 +51,64 @@ __all__ = ["TrainState", "Batch", "StepMetrics", "BatchGradients", "Best", "FitS
 
 
 class ScheduleWarning(UserWarning):
-    """A learning-rate schedule that stops training long before the run ends."""
+    """A learning-rate schedule that stops training long before the run ends.
+
+    :func:`fit` warns with it when a schedule of the optimizer gives a rate of 0 before the
+    middle of the run: schedules count optimizer steps, and one sized in epochs ends early.
+
+    >>> import warnings
+    >>> import funcnet as fn
+    >>> X, y = fn.datasets.xor()
+    >>> net = fn.Net((2, 2), dtype="float64")
+    >>> opt = fn.optim.sgd(fn.schedules.linear(0.1, 0.0, steps=2))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = fn.fit(net, fn.init(fn.random.key(0), net), X, y, key=fn.random.key(1),
+    ...                optimizer=opt, epochs=10, batch_size=4)
+    >>> [w.category.__name__ for w in caught]
+    ['ScheduleWarning']
+    """
 
 
 def steps_per_epoch(n_samples: int, batch_size: int) -> int:
-    """Optimizer steps in one epoch of ``n_samples`` in batches of ``batch_size`` (the last one
-    smaller): what a schedule that counts steps needs, ``epochs * steps_per_epoch(n, b)``.
+    """Optimizer steps in one epoch of ``n_samples`` in batches of ``batch_size``.
+
+    The last batch may be smaller. A schedule counts steps, so a run of ``epochs`` epochs
+    takes ``epochs * steps_per_epoch(n, b)`` of them.
+
+    Args:
+        n_samples: training samples, an integer >= 1.
+        batch_size: samples per step, an integer >= 1; clipped to ``n_samples``, as
+            :func:`fit` clips it.
+
+    Returns:
+        ``ceil(n_samples / min(batch_size, n_samples))``, a Python int.
 
     >>> steps_per_epoch(60000, 128)
     469
+    >>> steps_per_epoch(10, 32)
+    1
     """
     n = checks.integer(n_samples, "n_samples", low=1)
     return -(-n // min(checks.integer(batch_size, "batch_size", low=1), n))
 
 
 class TrainState(NamedTuple):
-    """Everything a train step carries forward: plain data."""
+    """Everything a train step carries forward: plain data.
+
+    Attributes:
+        params: the params, a tuple with one dict per ``Dense`` layer.
+        opt_state: the optimizer's state (what its ``init`` and ``update`` give).
+        stats: the batch-norm running statistics, one dict per layer (``{}`` for layers
+            without batch norm), as :func:`funcnet.init_stats` makes them.
+
+    >>> import funcnet as fn
+    >>> net = fn.Net((2, 3, 2), dtype="float64")
+    >>> params, opt = fn.init(fn.random.key(0), net), fn.optim.sgd(0.1)
+    >>> state = TrainState(params, opt.init(params), fn.init_stats(net))
+    >>> state.stats, state.opt_state.count
+    (({}, {}), 0)
+    """
 
     params: tuple
     opt_state: Any
@@ -74,7 +116,19 @@ class TrainState(NamedTuple):
 
 
 class Batch(NamedTuple):
-    """One mini-batch: inputs, targets and the dropout key (None without dropout)."""
+    """One mini-batch: inputs, targets and the dropout key (None without dropout).
+
+    Attributes:
+        X: inputs, (n, n_in).
+        y: targets, one per row of ``X``: class indices (n,), or (n, n_out) for one-hot,
+            multi-label and regression targets (see :mod:`funcnet.losses`).
+        key: the batch's key, from which the dropout masks are drawn; ``None`` without
+            dropout.
+
+    >>> b = Batch(np.zeros((4, 2)), np.array([0, 1, 1, 0]))
+    >>> b.X.shape, b.y.shape, b.key
+    ((4, 2), (4,), None)
+    """
 
     X: np.ndarray
     y: np.ndarray
@@ -82,7 +136,24 @@ class Batch(NamedTuple):
 
 
 class StepMetrics(NamedTuple):
-    """What one step measured on its batch."""
+    """What one step measured on its batch.
+
+    Attributes:
+        loss: the batch's mean training loss, L2 term included.
+        correct: the samples the head classified right (0 for regression).
+        count: the samples in the batch.
+        grad_norms: the Euclidean norm of each layer's gradient, one float per ``Dense``
+            layer (``()`` when not tracked).
+
+    >>> import funcnet as fn
+    >>> net = fn.Net((1, 1), output="identity", dtype="float64")
+    >>> params = ({"W": np.array([[1.0]]), "b": np.array([0.0])},)
+    >>> opt = fn.optim.sgd(0.25)
+    >>> state = TrainState(params, opt.init(params), fn.init_stats(net))
+    >>> _, m = train_step(net, opt, state, (np.array([[1.0]]), np.array([3.0]), None))
+    >>> m
+    StepMetrics(loss=4.0, correct=0, count=1, grad_norms=(5.656854249492381,))
+    """
 
     loss: float
     correct: int  # correctly classified samples (0 for regression)
@@ -100,6 +171,20 @@ class BatchGradients(NamedTuple):
         correct: the samples the head classified right (0 for regression).
         stats: the batch-norm running statistics after the batch (:func:`funcnet.update_stats`;
             the ones it was given for a net without batch norm).
+
+    A gradient function that gives what :func:`fit` computes itself, and the same history:
+
+    >>> import funcnet as fn
+    >>> net = fn.Net((2, 2), dtype="float64")
+    >>> X, y = fn.datasets.xor()
+    >>> def gradient(params, stats, batch):
+    ...     value, grads = fn.value_and_grad(net, params, batch.X, batch.y)
+    ...     correct = int((fn.predict(net, params, batch.X) == batch.y).sum())
+    ...     return BatchGradients(value, grads, correct, stats)
+    >>> params = fn.init(fn.random.key(0), net)
+    >>> own = fn.fit(net, params, X, y, key=fn.random.key(1), gradient=gradient, epochs=2)
+    >>> own.history == fn.fit(net, params, X, y, key=fn.random.key(1), epochs=2).history
+    True
     """
 
     value: float
@@ -109,7 +194,25 @@ class BatchGradients(NamedTuple):
 
 
 class Best(NamedTuple):
-    """Early stopping's bookkeeping: the best epoch so far and what it left."""
+    """Early stopping's bookkeeping: the best epoch so far and what it left.
+
+    Attributes:
+        value: the monitored validation value of that epoch.
+        epoch: the epoch, 1-based.
+        params: the params after it.
+        stats: the batch-norm running statistics after it.
+        monitor: what ``value`` is: ``"val_loss"`` (lower is better) or ``"val_accuracy"``.
+
+    :func:`fit` keeps one in its :class:`FitState` when it is given ``patience``:
+
+    >>> import funcnet as fn
+    >>> X, y = fn.datasets.xor()
+    >>> net = fn.Net((2, 2), dtype="float64")
+    >>> r = fn.fit(net, fn.init(fn.random.key(0), net), X, y, key=fn.random.key(1),
+    ...            validation=(X, y), patience=2, epochs=3)
+    >>> r.state.best.epoch, r.state.best.monitor, r.state.best.value == r.history["val_loss"][-1]
+    (3, 'val_loss', True)
+    """
 
     value: float  # the monitored validation value
     epoch: int  # 1-based
@@ -119,7 +222,23 @@ class Best(NamedTuple):
 
 
 class FitState(NamedTuple):
-    """Everything :func:`fit` needs to go on where a run ended, bit for bit."""
+    """Everything :func:`fit` needs to go on where a run ended, bit for bit.
+
+    Attributes:
+        train: the :class:`TrainState` (params, optimizer state, running statistics) after
+            the last epoch.
+        epoch: the epochs run.
+        best: the :class:`Best` epoch with early stopping, else ``None``.
+        waited: the epochs since the best one.
+        stopped: whether the run ended itself (early stopping, or a callback that said so).
+
+    >>> import funcnet as fn
+    >>> X, y = fn.datasets.xor()
+    >>> net = fn.Net((2, 2), dtype="float64")
+    >>> s = fn.fit(net, fn.init(fn.random.key(0), net), X, y, key=fn.random.key(1), epochs=2).state
+    >>> s.epoch, s.best, s.waited, s.stopped, s.train.opt_state.count
+    (2, None, 0, False, 2)
+    """
 
     train: TrainState  # params, optimizer state and running statistics after the last epoch
     epoch: int  # epochs run
@@ -139,6 +258,15 @@ class FitResult(NamedTuple):
         best_epoch: with early stopping, the epoch ``params`` come from (1-based); else None.
         state: a :class:`FitState`: pass the result back to :func:`fit` as ``params`` to train
             on from where this run ended.
+
+    >>> import funcnet as fn
+    >>> X, y = fn.datasets.xor()
+    >>> net = fn.Net((2, 2), dtype="float64")
+    >>> r = fn.fit(net, fn.init(fn.random.key(0), net), X, y, key=fn.random.key(1), epochs=2)
+    >>> r.history["epoch"], r.params[0]["W"].shape, r.best_epoch
+    ([1, 2], (2, 2), None)
+    >>> fn.fit(net, r, X, y, key=fn.random.key(1), epochs=3).history["epoch"]
+    [1, 2, 3]
     """
 
     params: tuple
@@ -376,8 +504,8 @@ def _batches(X, y, batch_size: int, perm):
     n = len(X)
     if perm is None:  # fixed order: slices are views, nothing is copied
         return [Batch(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, n, batch_size)]
-    # ndarray.take along axis 0 is the same gather as X[idx] at a fifth of the call overhead
-    # on small batches.
+    # ndarray.take along axis 0 is the same gather as X[idx] with much less call overhead,
+    # which counts on small batches.
     return (Batch(X.take(idx, 0), y[idx]) for idx in (perm[i:i + batch_size] for i in range(0, n, batch_size)))
 
 

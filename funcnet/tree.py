@@ -69,6 +69,18 @@ def _walk_error(e: Exception, name: str) -> Exception:
 def tree_leaves(tree) -> list:
     """The leaves of a tree in the fixed order (dict keys sorted).
 
+    Args:
+        tree: nested tuples (named tuples too), lists and dicts; anything else, ``None``
+            included, is a leaf. Dict keys must sort together (strings).
+
+    Returns:
+        A new list of the leaves themselves (not copies): dict entries in sorted key order,
+        sequence items in order, depth first.
+
+    Raises:
+        TypeError: a dict whose keys do not sort together.
+        ValueError: a tree nested beyond Python's recursion limit, or holding itself.
+
     >>> tree_leaves(({"b": 2, "a": 1}, {"c": 3}))
     [1, 2, 3]
     >>> tree_leaves({1: "a", "b": 2})
@@ -125,6 +137,16 @@ def tree_unflatten(like, leaves):
     """A tree shaped like ``like`` holding ``leaves`` (given in :func:`tree_leaves` order).
 
     Named tuples come back as their own type, lists as lists, dicts with sorted keys.
+
+    Args:
+        like: a tree of the structure wanted (its leaves are not looked at).
+        leaves: a sequence with one leaf per leaf of ``like``, in :func:`tree_leaves` order.
+
+    Returns:
+        A new tree of ``like``'s structure holding ``leaves`` (the objects themselves).
+
+    Raises:
+        ValueError: not as many leaves as ``like`` has.
 
     >>> tree_unflatten(({"b": 0, "a": 0},), [1, 2])
     ({'a': 1, 'b': 2},)
@@ -202,6 +224,14 @@ def tree_map(fn: Callable, tree, *rest) -> Any:
 
 def tree_structure(tree) -> Any:
     """The tree with every leaf replaced by its shape (or ``None`` for a scalar).
+
+    Args:
+        tree: a tree of arrays, numbers or other objects.
+
+    Returns:
+        A new tree of ``tree``'s structure (named tuples and lists kept, dicts with sorted
+        keys) whose leaves are shape tuples, ``None`` for a leaf of shape ``()`` (a number, a
+        0-d array or another object).
 
     >>> tree_structure(({"W": np.zeros((2, 3)), "b": np.zeros(3)},))
     ({'W': (2, 3), 'b': (3,)},)
@@ -288,6 +318,17 @@ def tree_check_same(tree, *others, names: tuple | None = None) -> None:
 
 def tree_zip(*trees) -> Any:
     """Zip trees of one structure into a tree of tuples of leaves.
+
+    Args:
+        *trees: one or more trees of exactly one structure (containers and dict keys).
+
+    Returns:
+        A new tree of that structure whose leaves are tuples, one leaf from each tree in the
+        order the trees were given.
+
+    Raises:
+        ValueError: no trees.
+        TypeError: trees of different structures.
 
     >>> tree_zip(({"W": 1},), ({"W": 2},))
     ({'W': (1, 2)},)
@@ -428,7 +469,8 @@ def tree_weighted_mean(trees, weights):
 
 # float32 dot products sum in float32 (BLAS sdot), with an error that grows with the length.
 # Longer leaves are summed in pieces of this many elements, the pieces added in float64: the
-# relative error of a 3e6-element sum of squares drops from 2.5e-6 to 5e-8 at the same speed.
+# relative error of a long sum of squares no longer grows with the whole length, at no cost
+# in speed.
 _CHUNK = 1 << 16
 
 

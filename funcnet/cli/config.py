@@ -59,7 +59,7 @@ _COMMON = {
 SCHEDULES = ("constant", "cosine", "linear")
 
 #: Per-dataset defaults (on top of the common ones): each trains to a good test accuracy
-#: within seconds on a laptop CPU.
+#: in a short run on a laptop CPU.
 DATASETS = {
     "xor": {"hidden": [8], "activation": "tanh", "lr": 0.5, "epochs": 300, "batch_size": 4,
             "val_fraction": 0.0},

@@ -81,8 +81,8 @@ def importable(module: str) -> bool:
 def write_plots(folder: Path, cfg, net, result, data, key, *, tsne: bool = False) -> list:
     """Draw the plots that fit the run's dataset into ``folder``; return the file names.
 
-    The hidden layer is drawn by PCA, a matter of milliseconds; t-SNE (seconds to a minute
-    for 1000 points) only when asked for.
+    The hidden layer is drawn by PCA, which is quick; t-SNE, far slower on a thousand points,
+    only when asked for.
     """
     from .. import plot
 

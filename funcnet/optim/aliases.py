@@ -83,6 +83,10 @@ def nesterov(lr, mu: float = 0.9) -> Chain:
         lr: a positive number or a schedule.
         mu: the momentum coefficient, in [0, 1).
 
+    Returns:
+        A :class:`~funcnet.optim.Chain`; its state's ``states[0]`` is the
+        :class:`~funcnet.optim.TraceState` holding the velocity.
+
     >>> p = ({"b": np.zeros(1)},)
     >>> opt = nesterov(0.1, mu=0.9)
     >>> u, s = opt.update(({"b": np.array([1.0])},), opt.init(p), p)
@@ -103,6 +107,10 @@ def rmsprop(lr=0.01, decay: float = 0.99, eps: float = 1e-8) -> Chain:
         lr: a positive number or a schedule (PyTorch's default 0.01).
         decay: PyTorch's ``alpha``, in [0, 1).
         eps: added to ``sqrt(v)``, positive.
+
+    Returns:
+        A :class:`~funcnet.optim.Chain`; its state's ``states[0]`` is the
+        :class:`~funcnet.optim.RMSState` holding the running mean of ``g**2``.
 
     >>> p = ({"b": np.zeros(1)},)
     >>> opt = rmsprop(0.01, decay=0.75)
@@ -158,6 +166,11 @@ def adamw(lr=1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
         b1, b2, eps: as in :func:`adam`.
         weight_decay: a finite number >= 0.
         mask: which leaves decay (see :func:`~funcnet.optim.add_decayed_weights`).
+
+    Returns:
+        A :class:`~funcnet.optim.Chain` of three transforms; its state's ``states[0]`` is the
+        :class:`~funcnet.optim.AdamState` with both moments. ``init`` and ``update`` need the
+        params.
 
     >>> p = ({"W": np.array([[2.0]]), "b": np.array([2.0])},)
     >>> g = ({"W": np.array([[1.0]]), "b": np.array([1.0])},)

@@ -34,11 +34,25 @@ __all__ = [
 
 
 class Optimizer(NamedTuple):
-    """A pure optimizer from two functions: ``init(params) -> state``,
-    ``update(grads, state, params) -> (updates, new_state)``.
+    """A pure optimizer made of two functions of your own, ``init`` and ``update``.
 
     Use it to bring your own rule to :func:`funcnet.fit` or :func:`chain`; funcnet's own
-    optimizers are :class:`Transform` objects with the same two methods.
+    optimizers are :class:`Transform` objects with the same two methods. What ``update``
+    returns is checked where funcnet calls it (its updates must be a tree like the grads).
+
+    Attributes:
+        init: ``init(params) -> state``, the state before the first update.
+        update: ``update(grads, state, params) -> (updates, new_state)``; the updates, a
+            tree like the grads, are added to the params (:func:`apply_updates`).
+
+    Sign descent, a step of ``-0.1 * sign(g)``:
+
+    >>> from funcnet.tree import tree_map
+    >>> sign = Optimizer(init=lambda params: (),
+    ...                  update=lambda g, s, p: (tree_map(lambda a: -0.1 * np.sign(a), g), s))
+    >>> p = ({"b": np.array([1.0, 1.0])},)
+    >>> step(sign, ({"b": np.array([3.0, -0.5])},), sign.init(p), p)[0]
+    ({'b': array([0.9, 1.1])},)
     """
 
     init: Callable
@@ -46,20 +60,59 @@ class Optimizer(NamedTuple):
 
 
 class CountState(NamedTuple):
-    """State of the stateless transforms (scaling, clipping, weight decay): the step count."""
+    """State of the stateless transforms (scaling, clipping, weight decay): the step count.
+
+    Attributes:
+        count: the updates made so far (0 before the first), a Python int; a learning-rate
+            schedule is called with it.
+
+    >>> from funcnet.optim import sgd
+    >>> opt = sgd(0.1)
+    >>> s = opt.update(({"b": np.array([1.0])},), opt.init(None), None)[1]
+    >>> opt.init(None), s.count
+    (CountState(count=0), 1)
+    """
 
     count: int
 
 
 class ChainState(NamedTuple):
-    """State of :func:`chain`: the step count and the states of its transforms, in order."""
+    """State of :func:`chain`: the step count and the states of its transforms, in order.
+
+    Attributes:
+        count: the updates made so far (0 before the first).
+        states: a tuple with the state of each transform of the chain, in the chain's order.
+
+    >>> from funcnet.optim import momentum
+    >>> p = ({"b": np.zeros(1)},)
+    >>> momentum(0.1).init(p)
+    ChainState(count=0, states=(TraceState(count=0, velocity=({'b': array([0.])},)), CountState(count=0)))
+    """
 
     count: int
     states: tuple
 
 
 def check_optimizer(optimizer, name: str = "optimizer"):
-    """Something with callable ``init`` and ``update`` (a Transform or an Optimizer)."""
+    """Check that ``optimizer`` has callable ``init`` and ``update`` (a Transform or an Optimizer).
+
+    Args:
+        optimizer: the object to check.
+        name: what the error message calls it.
+
+    Returns:
+        ``optimizer`` itself, unchanged.
+
+    Raises:
+        TypeError: ``optimizer`` lacks a callable ``init`` or ``update``.
+
+    >>> from funcnet.optim import sgd
+    >>> check_optimizer(sgd(0.1))
+    ScaleByLearningRate(lr=0.1)
+    >>> check_optimizer("adam")
+    Traceback (most recent call last):
+    TypeError: optimizer: expected an optimizer (funcnet.optim.sgd(0.1), or an Optimizer(init, update)), got 'adam'
+    """
     if not (callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))):
         raise TypeError(
             f"{name}: expected an optimizer (funcnet.optim.sgd(0.1), or an Optimizer(init, update)), "
@@ -84,6 +137,25 @@ class Transform:
     ``State`` (the state's type), ``needs_params`` (``update`` reads the params) and
     ``fuses`` (how :func:`chain` may fold a following scale in: ``"head"``, the transform
     scales its own output; ``"linear"``, it maps already scaled updates to scaled updates).
+
+    Attributes:
+        State: the type of the state ``init`` makes (:class:`CountState` unless overridden).
+        needs_params: ``update`` (and so ``init``) needs the params.
+        init_needs_params: ``init`` shapes its state like the params.
+        fuses: ``""``, ``"head"`` or ``"linear"``, as above.
+
+    A transform of your own, which halves the grads:
+
+    >>> import dataclasses
+    >>> from funcnet.tree import tree_map
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Halve(Transform):
+    ...     def _apply(self, grads, state, params, factor=None):
+    ...         f = 0.5 if factor is None else 0.5 * factor
+    ...         return tree_map(lambda g: f * g, grads), CountState(state.count + 1)
+    >>> opt = Halve()
+    >>> opt.update(({"b": np.array([3.0])},), opt.init(None), None)
+    (({'b': array([1.5])},), CountState(count=1))
     """
 
     State: ClassVar[type] = CountState
@@ -219,7 +291,16 @@ class _Scalar(Transform):
 
 @dataclasses.dataclass(frozen=True)
 class Chain(Transform):
-    """Transforms applied one after another; see :func:`chain`."""
+    """Transforms applied one after another; see :func:`chain`.
+
+    Attributes:
+        transforms: the optimizers and transforms, a tuple, applied left to right.
+
+    >>> from funcnet.optim import adam
+    >>> opt = adam(0.1)
+    >>> isinstance(opt, Chain), [type(t).__name__ for t in opt.transforms]
+    (True, ['ScaleByAdam', 'ScaleByLearningRate'])
+    """
 
     transforms: tuple
     State: ClassVar[type] = ChainState

@@ -39,21 +39,57 @@ __all__ = [
 
 
 class TraceState(NamedTuple):
-    """State of :func:`trace`: the step count and the velocity (a tree like the params)."""
+    """State of :func:`trace`: the step count and the velocity (a tree like the params).
+
+    Attributes:
+        count: the updates made so far (0 before the first).
+        velocity: ``v = decay*v + g``, a tree of arrays like the params (zeros at ``init``).
+
+    >>> p = ({"b": np.zeros(1)},)
+    >>> opt = trace(0.5)
+    >>> s = opt.update(({"b": np.array([2.0])},), opt.init(p), p)[1]
+    >>> s.count, s.velocity
+    (1, ({'b': array([2.])},))
+    """
 
     count: int
     velocity: Any
 
 
 class RMSState(NamedTuple):
-    """State of :func:`scale_by_rms`: the step count and the running mean of ``g**2``."""
+    """State of :func:`scale_by_rms`: the step count and the running mean of ``g**2``.
+
+    Attributes:
+        count: the updates made so far (0 before the first).
+        nu: ``v = decay*v + (1-decay)*g**2``, a tree of arrays like the params (zeros at
+            ``init``).
+
+    >>> p = ({"b": np.zeros(1)},)
+    >>> opt = scale_by_rms(decay=0.75)
+    >>> s = opt.update(({"b": np.array([2.0])},), opt.init(p), p)[1]
+    >>> s.count, s.nu
+    (1, ({'b': array([1.])},))
+    """
 
     count: int
     nu: Any
 
 
 class AdamState(NamedTuple):
-    """State of :func:`scale_by_adam`: the step count and both moments (trees like the params)."""
+    """State of :func:`scale_by_adam`: the step count and both moments (trees like the params).
+
+    Attributes:
+        count: the updates made so far (0 before the first).
+        mu: the first moment ``m = b1*m + (1-b1)*g``, without bias correction, a tree of
+            arrays like the params (zeros at ``init``).
+        nu: the second moment ``v = b2*v + (1-b2)*g**2``, likewise.
+
+    >>> p = ({"b": np.zeros(1)},)
+    >>> opt = scale_by_adam(b1=0.5, b2=0.75)
+    >>> s = opt.update(({"b": np.array([2.0])},), opt.init(p), p)[1]
+    >>> s.count, s.mu, s.nu
+    (1, ({'b': array([1.])},), ({'b': array([1.])},))
+    """
 
     count: int
     mu: Any
@@ -99,6 +135,9 @@ def scale(factor: float) -> Scale:
     Args:
         factor: a finite number (negative to turn a gradient into a descent step).
 
+    Returns:
+        A transform with state :class:`~funcnet.optim.CountState`; ``params`` may be ``None``.
+
     >>> scale(-2.0).update(({"b": np.array([1.0, -0.5])},), CountState(0), None)[0]
     ({'b': array([-2.,  1.])},)
 
@@ -114,6 +153,13 @@ def scale_by_learning_rate(lr) -> ScaleByLearningRate:
     The last link of a chain built from the ``scale_by_*`` blocks; ``chain(scale_by_adam(),
     scale_by_learning_rate(lr))`` is :func:`funcnet.optim.adam`.
 
+    Args:
+        lr: a positive number, or a schedule ``step -> rate`` called with the state's
+            ``count`` (see :mod:`funcnet.schedules`).
+
+    Returns:
+        A transform with state :class:`~funcnet.optim.CountState`; ``params`` may be ``None``.
+
     >>> scale_by_learning_rate(0.5).update(({"b": np.array([2.0])},), CountState(0), None)[0]
     ({'b': array([-1.])},)
     """
@@ -125,6 +171,10 @@ def scale_by_schedule(schedule: Callable) -> ScaleBySchedule:
 
     Args:
         schedule: a function ``step -> factor`` (see :mod:`funcnet.schedules`).
+
+    Returns:
+        A transform with state :class:`~funcnet.optim.CountState`, whose ``count`` the
+        schedule is called with; ``params`` may be ``None``.
 
     >>> opt = scale_by_schedule(lambda t: 0.5 ** t)
     >>> g = ({"b": np.array([4.0])},)
@@ -156,6 +206,9 @@ def clip_by_value(limit: float) -> ClipByValue:
 
     Args:
         limit: a positive finite number.
+
+    Returns:
+        A transform with state :class:`~funcnet.optim.CountState`; ``params`` may be ``None``.
 
     >>> clip_by_value(1.0).update(({"b": np.array([-3.0, 0.5, 2.0])},), CountState(0), None)[0]
     ({'b': array([-1. ,  0.5,  1. ])},)
@@ -311,6 +364,10 @@ def add_decayed_weights(weight_decay: float, mask=None) -> AddDecayedWeights:
             batch-norm scales; or a tree of bools like the params; or a function
             ``params -> tree of bools``.
 
+    Returns:
+        A transform with state :class:`~funcnet.optim.CountState`; it reads the params, so
+        ``init`` and ``update`` need them.
+
     >>> p = ({"W": np.array([[2.0]]), "b": np.array([2.0])},)
     >>> g = ({"W": np.array([[1.0]]), "b": np.array([1.0])},)
     >>> add_decayed_weights(0.1).update(g, CountState(0), p)[0]
@@ -397,6 +454,10 @@ def trace(decay: float = 0.9, *, nesterov: bool = False) -> Trace:
         decay: the momentum coefficient ``mu``, in [0, 1).
         nesterov: use the Nesterov direction.
 
+    Returns:
+        A transform with state :class:`~funcnet.optim.TraceState`; ``init`` needs the params
+        (the velocity starts as zeros like them).
+
     >>> p = ({"b": np.zeros(1)},)
     >>> opt = trace(0.5)
     >>> u, s = opt.update(({"b": np.array([2.0])},), opt.init(p), p)
@@ -443,6 +504,10 @@ def scale_by_rms(decay: float = 0.99, eps: float = 1e-8) -> ScaleByRms:
         decay: the running average's coefficient ``a`` in ``v = a*v + (1-a)*g**2``, in [0, 1).
         eps: added to ``sqrt(v)``, positive.
 
+    Returns:
+        A transform with state :class:`~funcnet.optim.RMSState`; ``init`` needs the params
+        (the running mean starts as zeros like them).
+
     >>> p = ({"b": np.zeros(1)},)
     >>> opt = scale_by_rms(decay=0.75)
     >>> opt.update(({"b": np.array([2.0])},), opt.init(p), p)[0][0]["b"]
@@ -484,6 +549,10 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Scal
         b1: first-moment coefficient, in [0, 1).
         b2: second-moment coefficient, in [0, 1).
         eps: added to ``sqrt(vhat)``, positive.
+
+    Returns:
+        A transform with state :class:`~funcnet.optim.AdamState`; ``init`` needs the params
+        (both moments start as zeros like them).
 
     >>> p = ({"b": np.zeros(2)},)
     >>> opt = scale_by_adam()
