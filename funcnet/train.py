@@ -44,7 +44,7 @@ from .network import Net, _products, _update_stats, check_net, check_params, che
 from .objective import _evaluate, _targets, _value_and_grad
 from .optim import Transform, sgd
 from .optim.base import _apply_updates, check_optimizer, foreign_update, plain_counts, schedules_of
-from .tree import global_norm, sum_squares, tree_leaves, tree_paths
+from .tree import global_norm, sum_squares, tree_paths
 
 __all__ = ["TrainState", "Batch", "StepMetrics", "BatchGradients", "Best", "FitState", "FitResult",
            "ScheduleWarning", "make_train_step", "train_step", "fit", "steps_per_epoch"]
@@ -296,7 +296,9 @@ class _Updated(NamedTuple):
 
 
 def _layer_norms(grads) -> tuple:
-    return tuple([_norm(tree_leaves(layer)) for layer in grads])
+    # grads are like the params (checked so when they come from a gradient function): flat
+    # dicts of arrays, whose leaves are their values in sorted key order.
+    return tuple([_norm([layer[k] for k in sorted(layer)]) for layer in grads])
 
 
 def _norm(leaves) -> float:
@@ -532,37 +534,40 @@ def _keyed(batch, key, dropout: bool, augment):
     return batch._replace(key=key) if dropout else batch
 
 
-class _EpochCarry(NamedTuple):
-    state: TrainState
-    metrics: tuple  # cons list of the steps' metrics, newest first
-    steps: int
-    stop: bool
-
-
 def _run_epoch(step, batches, state, epoch: int, on_step, first_step: int):
-    """Fold the step over one epoch's batches: ``(new state, metrics in order, stopped)``."""
+    """Fold the step over one epoch's batches: ``(new state, metrics in order, stopped)``.
 
-    def body(carry: _EpochCarry, batch) -> _EpochCarry:
-        st, m = step(carry.state, batch)
-        stop = on_step is not None and on_step(first_step + carry.steps, m) is True
+    A plain loop, as a fold that ``on_step`` may cut short: each batch's state replaces the
+    last one, so the epoch holds one state at a time.
+    """
+    metrics = []
+    stop = False
+    for batch in batches:
+        state, m = step(state, batch)
+        metrics.append(m)
+        stop = on_step is not None and on_step(first_step + len(metrics) - 1, m) is True
         if not stop and not math.isfinite(m.loss):
             raise FloatingPointError(
                 f"training diverged: the loss became {m.loss} at epoch {epoch + 1}, batch "
-                f"{carry.steps + 1}; try a smaller learning rate"
+                f"{len(metrics)}; try a smaller learning rate"
             )
-        return _EpochCarry(st, (m, carry.metrics), carry.steps + 1, stop)
-
-    carries = toolz.accumulate(body, batches, _EpochCarry(state, (), 0, False))
-    last = toolz.last(_through_stop(carries))
-    return last.state, _unroll(last.metrics), last.stop
+        if stop:
+            break
+    return state, metrics, stop
 
 
 def _record(epoch: int, metrics: list, classifies: bool, grad_norms: bool) -> dict:
     """The history entry of an epoch from its steps' metrics."""
+    if len(metrics) == 1:  # one batch (full-batch descent): that step's numbers, exactly
+        m = metrics[0]
+        record = {"epoch": epoch + 1, "loss": m.loss}
+        if classifies:
+            record["accuracy"] = m.correct / m.count
+        if grad_norms:
+            record["grad_norm"] = list(m.grad_norms)
+        return record
     count = sum([m.count for m in metrics])
     record = {"epoch": epoch + 1, "loss": _mean([m.loss * m.count for m in metrics], count)}
-    if len(metrics) == 1:  # one batch (full-batch descent): that step's loss, exactly
-        record["loss"] = metrics[0].loss
     if classifies:
         record["accuracy"] = sum([m.correct for m in metrics]) / count
     if grad_norms:
