@@ -138,8 +138,10 @@ class Net:
         object.__setattr__(self, "_params_like", _shaped(self.shapes()))
         object.__setattr__(self, "_stats_like", _shaped(self.stats_shapes()))
         # What every pass would otherwise work out again from the plan: the number of random
-        # layers, the forward runs of each mode and the backward run (see _runs).
+        # layers, whether any keeps state, the forward runs of each mode and the backward run
+        # (see _runs).
         object.__setattr__(self, "_n_random", sum(1 for step in plan if step.layer.random))
+        object.__setattr__(self, "_has_state", any(step.state for step in plan))
         object.__setattr__(self, "_runs", _runs(plan))
         object.__setattr__(self, "_back", tuple((i, plan[i].layer, plan[i].group, i > 0)
                                                 for i in range(len(plan) - 1, -1, -1)))
@@ -192,12 +194,12 @@ class Net:
     @property
     def needs_key(self) -> bool:
         """Whether training draws random numbers (dropout): ``loss``/``grad`` then need a key."""
-        return any(step.layer.random for step in self._plan)
+        return self._n_random > 0
 
     @property
     def has_state(self) -> bool:
         """Whether some layer keeps running state (batch norm): evaluation then needs ``stats``."""
-        return any(step.state for step in self._plan)
+        return self._has_state
 
     def shapes(self):
         """The params' tree with shapes for leaves, without making any arrays.
