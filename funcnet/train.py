@@ -2,18 +2,19 @@
 
 This is the one module that composes the core with toolz. A train step is the pipeline
 
-    gradients (forward + loss + backward)  ->  optimizer update  ->  apply updates
+    gradients (forward + loss + backward)  ->  optimizer update, applied to the params
 
 built with :func:`toolz.compose_left` into ``step(state, batch) -> (state, metrics)``; the
 stages hand each other named tuples. The gradient stage is
-:func:`funcnet.objective._value_and_grad` and the last stage :func:`funcnet.optim.apply_updates`'s
-arithmetic, the same functions the public ``value_and_grad`` and ``apply_updates`` run, so a
-hand-written loop of those gives ``fit``'s params bit for bit; ``fit(..., gradient=fn)`` puts
-a function of your own (gradients from other machines, say) in the first stage's place. An
-epoch is a fold of the step over the batches of one shuffle, and :func:`fit` is
-``toolz.accumulate`` of epochs (cut short by early stopping or a callback), so the whole run
-is a value computed from its inputs: the same key gives the same params and history, bit for
-bit.
+:func:`funcnet.objective._value_and_grad`, and the second the optimizer's update followed by
+:func:`funcnet.optim.apply_updates`'s arithmetic (for a scalar transform such as ``sgd``, the
+two leaf by leaf in one pass), the same functions the public ``value_and_grad``, ``update``
+and ``apply_updates`` run, so a hand-written loop of those gives ``fit``'s params bit for bit;
+``fit(..., gradient=fn)`` puts a function of your own (gradients from other machines, say) in
+the first stage's place. An epoch is a fold of the step over the batches of one shuffle, and
+:func:`fit` is ``toolz.accumulate`` of epochs (cut short by early stopping or a callback), so
+the whole run is a value computed from its inputs: the same key gives the same params and
+history, bit for bit.
 
 Data are checked once per ``fit``; an epoch shuffles *indices* and gathers one batch at a time
 (no copy of the dataset); every array a step writes to is one it allocated itself.
@@ -287,14 +288,6 @@ class _Gradients(NamedTuple):
     metrics: StepMetrics
 
 
-class _Updated(NamedTuple):
-    state: TrainState
-    updates: tuple
-    opt_state: Any
-    stats: tuple
-    metrics: StepMetrics
-
-
 def _layer_norms(grads) -> tuple:
     # grads are like the params (checked so when they come from a gradient function): flat
     # dicts of arrays, whose leaves are their values in sorted key order.
@@ -342,29 +335,28 @@ def _own_gradient_stage(net: Net, grad_norms: bool, gradient):
     return gradients
 
 
-def _update_fn(optimizer) -> Callable:
-    """The optimizer's trusted update for ``fit``'s own grads and state; a user's own
+def _step_fn(optimizer) -> Callable:
+    """The optimizer's trusted step, ``(grads, state, params) -> (new params, new state)``,
+    for ``fit``'s own grads and state: its update, then the updates applied. A user's own
     optimizer is called through its ``update`` and what it returns is checked."""
     if isinstance(optimizer, Transform):
-        return optimizer._apply
-    return lambda grads, state, params: foreign_update(optimizer, grads, state, params, "the optimizer")
+        return optimizer._step
+
+    def step(grads, state, params):
+        updates, state = foreign_update(optimizer, grads, state, params, "the optimizer")
+        return _apply_updates(params, updates), state
+
+    return step
 
 
 def _update_stage(optimizer):
-    update = _update_fn(optimizer)
+    step = _step_fn(optimizer)
 
-    def updated(g: _Gradients) -> _Updated:
-        updates, opt_state = update(g.grads, g.state.opt_state, g.state.params)
-        return _Updated(g.state, updates, opt_state, g.stats, g.metrics)
+    def updated(g: _Gradients):
+        params, opt_state = step(g.grads, g.state.opt_state, g.state.params)
+        return TrainState(params, opt_state, g.stats), g.metrics
 
     return updated
-
-
-def _apply_stage(net: Net):
-    def applied(u: _Updated):
-        return TrainState(_apply_updates(u.state.params, u.updates), u.opt_state, u.stats), u.metrics
-
-    return applied
 
 
 def make_train_step(net: Net, optimizer, *, l2: float = 0.0, grad_norms: bool = True,
@@ -398,8 +390,7 @@ def make_train_step(net: Net, optimizer, *, l2: float = 0.0, grad_norms: bool = 
     l2 = checks.real(l2, "l2", low=0)
     grad_norms = checks.boolean(grad_norms, "grad_norms")
     _check_gradient(gradient, l2)
-    return toolz.compose_left(_gradient_stage(net, l2, grad_norms, gradient), _update_stage(optimizer),
-                              _apply_stage(net))
+    return toolz.compose_left(_gradient_stage(net, l2, grad_norms, gradient), _update_stage(optimizer))
 
 
 def _check_gradient(gradient, l2: float) -> None:
