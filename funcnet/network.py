@@ -137,6 +137,14 @@ class Net:
         object.__setattr__(self, "_plan", plan)
         object.__setattr__(self, "_params_like", _shaped(self.shapes()))
         object.__setattr__(self, "_stats_like", _shaped(self.stats_shapes()))
+        # What every pass would otherwise work out again from the plan: the number of random
+        # layers, whether any keeps state, the forward runs of each mode and the backward run
+        # (see _runs).
+        object.__setattr__(self, "_n_random", sum(1 for step in plan if step.layer.random))
+        object.__setattr__(self, "_has_state", any(step.state for step in plan))
+        object.__setattr__(self, "_runs", _runs(plan))
+        object.__setattr__(self, "_back", tuple((i, plan[i].layer, plan[i].group, i > 0)
+                                                for i in range(len(plan) - 1, -1, -1)))
 
     def __reduce__(self):
         # Rebuilt from its fields: the run plan and the shape stand-ins are derived data.
@@ -186,12 +194,12 @@ class Net:
     @property
     def needs_key(self) -> bool:
         """Whether training draws random numbers (dropout): ``loss``/``grad`` then need a key."""
-        return any(step.layer.random for step in self._plan)
+        return self._n_random > 0
 
     @property
     def has_state(self) -> bool:
         """Whether some layer keeps running state (batch norm): evaluation then needs ``stats``."""
-        return any(step.state for step in self._plan)
+        return self._has_state
 
     def shapes(self):
         """The params' tree with shapes for leaves, without making any arrays.
@@ -258,6 +266,32 @@ def _plan(n_in: int, layers) -> tuple[tuple, tuple]:
         n = n_out
         widths[group + 1] = n
     return tuple(plan), tuple(widths)
+
+
+_NO_STATE: dict = {}  # the state of a layer without one (layers only read their context)
+
+
+def _runs(plan) -> dict:
+    """Per mode (``train`` False, True): the forward run of ``plan`` and whether each output
+    is owned.
+
+    A run is one ``(layer, group, ctx, step)`` per layer, ``ctx`` made once for a layer that
+    neither draws random numbers nor keeps state (its context depends on the mode and on
+    whether its input is owned alone), ``None`` for the others, whose context holds this
+    pass's key or statistics. ``owned[i]`` is whether the input of layer ``i`` (the output
+    of layer ``i - 1``) is an array the engine allocated: ``Layer.output_owned`` is a
+    function of the layer, the mode and its input's ownership, so it is read once here.
+    """
+    out = {}
+    for train in (False, True):
+        owned, run = [False], []
+        for step in plan:
+            layer = step.layer
+            special = layer.random or step.state
+            run.append((layer, step.group, None if special else Ctx(train, None, _NO_STATE, owned[-1]), step))
+            owned.append(layer.output_owned(owned[-1], train))
+        out[train] = (tuple(run), tuple(owned))
+    return out
 
 
 def _shaped(shapes) -> tuple:
@@ -340,40 +374,40 @@ def check_X(net: Net, X, name: str = "X") -> np.ndarray:
 
 
 def _forward(net: Net, params, X, *, train: bool, key=None, stats=(), stop: int | None = None):
-    """Run the layers on ``X``: ``(output, caches)``.
+    """Run the layers on ``X``: ``(output, caches, owned)``.
 
     In training, dropout layers draw from ``split(key, number of random layers)`` in order;
     ``stats`` feed evaluation-mode batch norm. ``stop`` ends the run after that many layers.
+    ``owned`` says whether the output is an array the engine allocated and nobody keeps.
     """
-    plan = net._plan if stop is None else net._plan[:stop]
+    run, owned = net._runs[True if train else False]
+    if stop is not None:
+        run = run[:stop]
     keys = None
-    if train and key is not None:
-        n_random = sum(1 for step in net._plan if step.layer.random)
-        keys = iter(rnd.split(key, n_random)) if n_random else None
-    h, owned = X, False
+    if train and key is not None and net._n_random:
+        keys = iter(rnd.split(key, net._n_random))
+    h = X
     caches = []
-    no_state = {}
-    for step in plan:
-        layer = step.layer
-        ctx = Ctx(train, next(keys) if (keys is not None and layer.random) else None,
-                  stats[step.group] if (step.state and stats) else no_state, owned)
-        h, cache = layer.forward(params[step.group], h, ctx)
+    for layer, group, ctx, step in run:
+        if ctx is None:  # a random layer or one with state: this pass's key or statistics
+            ctx = Ctx(train, next(keys) if (keys is not None and layer.random) else None,
+                      stats[group] if (step.state and stats) else _NO_STATE, owned[len(caches)])
+        h, cache = layer.forward(params[group], h, ctx)
         caches.append(cache)
-        owned = layer.output_owned(owned, train)
-    return h, caches, owned
+    return h, caches, owned[len(caches)]
 
 
 def _backward(net: Net, params, caches, delta):
     """Backprop ``delta = dL/d(output)`` to every param (nothing passed in is written to)."""
-    grads = [{} for _ in params]
-    plan = net._plan
-    for i in range(len(plan) - 1, -1, -1):
-        step = plan[i]
-        delta, g = step.layer.backward(params[step.group], caches[i], delta, i > 0)
+    grads = [None] * len(params)
+    for i, layer, group, need_dx in net._back:
+        delta, g = layer.backward(params[group], caches[i], delta, need_dx)
         if g:
-            grads[step.group].update(g)
-    # The keys in the params' order, so that grads print like params.
-    return tuple([{k: g[k] for k in p} for g, p in zip(grads, params)])
+            have = grads[group]
+            grads[group] = g if have is None else {**have, **g}
+    # The keys in the params' order, so that grads print like params. None: no layer of that
+    # dict gave grads, which is right only for a dict without params.
+    return tuple([{k: (g or {})[k] for k in p} for g, p in zip(grads, params)])
 
 
 def _update_stats(net: Net, stats, caches):

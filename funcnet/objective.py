@@ -93,7 +93,7 @@ def _value_and_grad(net: Net, params, X, y, key, l2: float, grad: bool = True, m
     value, delta, correct = HEADS[net.output].kernel(z, y, grad, owned, mean)
     if not mean:
         l2 *= len(X)
-    value += _l2_penalty(params, l2)
+    value += _l2_penalty(params, l2) if l2 else 0.0
     if not grad:
         return Gradients(value, None, correct, caches)
     grads = _backward(net, params, caches, delta)

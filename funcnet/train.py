@@ -2,18 +2,19 @@
 
 This is the one module that composes the core with toolz. A train step is the pipeline
 
-    gradients (forward + loss + backward)  ->  optimizer update  ->  apply updates
+    gradients (forward + loss + backward)  ->  optimizer update, applied to the params
 
 built with :func:`toolz.compose_left` into ``step(state, batch) -> (state, metrics)``; the
 stages hand each other named tuples. The gradient stage is
-:func:`funcnet.objective._value_and_grad` and the last stage :func:`funcnet.optim.apply_updates`'s
-arithmetic, the same functions the public ``value_and_grad`` and ``apply_updates`` run, so a
-hand-written loop of those gives ``fit``'s params bit for bit; ``fit(..., gradient=fn)`` puts
-a function of your own (gradients from other machines, say) in the first stage's place. An
-epoch is a fold of the step over the batches of one shuffle, and :func:`fit` is
-``toolz.accumulate`` of epochs (cut short by early stopping or a callback), so the whole run
-is a value computed from its inputs: the same key gives the same params and history, bit for
-bit.
+:func:`funcnet.objective._value_and_grad`, and the second the optimizer's update followed by
+:func:`funcnet.optim.apply_updates`'s arithmetic (for a scalar transform such as ``sgd``, the
+two leaf by leaf in one pass), the same functions the public ``value_and_grad``, ``update``
+and ``apply_updates`` run, so a hand-written loop of those gives ``fit``'s params bit for bit;
+``fit(..., gradient=fn)`` puts a function of your own (gradients from other machines, say) in
+the first stage's place. An epoch is a fold of the step over the batches of one shuffle, and
+:func:`fit` is ``toolz.accumulate`` of epochs (cut short by early stopping or a callback), so
+the whole run is a value computed from its inputs: the same key gives the same params and
+history, bit for bit.
 
 Data are checked once per ``fit``; an epoch shuffles *indices* and gathers one batch at a time
 (no copy of the dataset); every array a step writes to is one it allocated itself.
@@ -44,7 +45,7 @@ from .network import Net, _products, _update_stats, check_net, check_params, che
 from .objective import _evaluate, _targets, _value_and_grad
 from .optim import Transform, sgd
 from .optim.base import _apply_updates, check_optimizer, foreign_update, plain_counts, schedules_of
-from .tree import global_norm, sum_squares, tree_leaves, tree_paths
+from .tree import global_norm, sum_squares, tree_paths
 
 __all__ = ["TrainState", "Batch", "StepMetrics", "BatchGradients", "Best", "FitState", "FitResult",
            "ScheduleWarning", "make_train_step", "train_step", "fit", "steps_per_epoch"]
@@ -287,16 +288,10 @@ class _Gradients(NamedTuple):
     metrics: StepMetrics
 
 
-class _Updated(NamedTuple):
-    state: TrainState
-    updates: tuple
-    opt_state: Any
-    stats: tuple
-    metrics: StepMetrics
-
-
 def _layer_norms(grads) -> tuple:
-    return tuple([_norm(tree_leaves(layer)) for layer in grads])
+    # grads are like the params (checked so when they come from a gradient function): flat
+    # dicts of arrays, whose leaves are their values in sorted key order.
+    return tuple([_norm([layer[k] for k in sorted(layer)]) for layer in grads])
 
 
 def _norm(leaves) -> float:
@@ -340,29 +335,28 @@ def _own_gradient_stage(net: Net, grad_norms: bool, gradient):
     return gradients
 
 
-def _update_fn(optimizer) -> Callable:
-    """The optimizer's trusted update for ``fit``'s own grads and state; a user's own
+def _step_fn(optimizer) -> Callable:
+    """The optimizer's trusted step, ``(grads, state, params) -> (new params, new state)``,
+    for ``fit``'s own grads and state: its update, then the updates applied. A user's own
     optimizer is called through its ``update`` and what it returns is checked."""
     if isinstance(optimizer, Transform):
-        return optimizer._apply
-    return lambda grads, state, params: foreign_update(optimizer, grads, state, params, "the optimizer")
+        return optimizer._step
+
+    def step(grads, state, params):
+        updates, state = foreign_update(optimizer, grads, state, params, "the optimizer")
+        return _apply_updates(params, updates), state
+
+    return step
 
 
 def _update_stage(optimizer):
-    update = _update_fn(optimizer)
+    step = _step_fn(optimizer)
 
-    def updated(g: _Gradients) -> _Updated:
-        updates, opt_state = update(g.grads, g.state.opt_state, g.state.params)
-        return _Updated(g.state, updates, opt_state, g.stats, g.metrics)
+    def updated(g: _Gradients):
+        params, opt_state = step(g.grads, g.state.opt_state, g.state.params)
+        return TrainState(params, opt_state, g.stats), g.metrics
 
     return updated
-
-
-def _apply_stage(net: Net):
-    def applied(u: _Updated):
-        return TrainState(_apply_updates(u.state.params, u.updates), u.opt_state, u.stats), u.metrics
-
-    return applied
 
 
 def make_train_step(net: Net, optimizer, *, l2: float = 0.0, grad_norms: bool = True,
@@ -396,8 +390,7 @@ def make_train_step(net: Net, optimizer, *, l2: float = 0.0, grad_norms: bool = 
     l2 = checks.real(l2, "l2", low=0)
     grad_norms = checks.boolean(grad_norms, "grad_norms")
     _check_gradient(gradient, l2)
-    return toolz.compose_left(_gradient_stage(net, l2, grad_norms, gradient), _update_stage(optimizer),
-                              _apply_stage(net))
+    return toolz.compose_left(_gradient_stage(net, l2, grad_norms, gradient), _update_stage(optimizer))
 
 
 def _check_gradient(gradient, l2: float) -> None:
@@ -532,37 +525,40 @@ def _keyed(batch, key, dropout: bool, augment):
     return batch._replace(key=key) if dropout else batch
 
 
-class _EpochCarry(NamedTuple):
-    state: TrainState
-    metrics: tuple  # cons list of the steps' metrics, newest first
-    steps: int
-    stop: bool
-
-
 def _run_epoch(step, batches, state, epoch: int, on_step, first_step: int):
-    """Fold the step over one epoch's batches: ``(new state, metrics in order, stopped)``."""
+    """Fold the step over one epoch's batches: ``(new state, metrics in order, stopped)``.
 
-    def body(carry: _EpochCarry, batch) -> _EpochCarry:
-        st, m = step(carry.state, batch)
-        stop = on_step is not None and on_step(first_step + carry.steps, m) is True
+    A plain loop, as a fold that ``on_step`` may cut short: each batch's state replaces the
+    last one, so the epoch holds one state at a time.
+    """
+    metrics = []
+    stop = False
+    for batch in batches:
+        state, m = step(state, batch)
+        metrics.append(m)
+        stop = on_step is not None and on_step(first_step + len(metrics) - 1, m) is True
         if not stop and not math.isfinite(m.loss):
             raise FloatingPointError(
                 f"training diverged: the loss became {m.loss} at epoch {epoch + 1}, batch "
-                f"{carry.steps + 1}; try a smaller learning rate"
+                f"{len(metrics)}; try a smaller learning rate"
             )
-        return _EpochCarry(st, (m, carry.metrics), carry.steps + 1, stop)
-
-    carries = toolz.accumulate(body, batches, _EpochCarry(state, (), 0, False))
-    last = toolz.last(_through_stop(carries))
-    return last.state, _unroll(last.metrics), last.stop
+        if stop:
+            break
+    return state, metrics, stop
 
 
 def _record(epoch: int, metrics: list, classifies: bool, grad_norms: bool) -> dict:
     """The history entry of an epoch from its steps' metrics."""
+    if len(metrics) == 1:  # one batch (full-batch descent): that step's numbers, exactly
+        m = metrics[0]
+        record = {"epoch": epoch + 1, "loss": m.loss}
+        if classifies:
+            record["accuracy"] = m.correct / m.count
+        if grad_norms:
+            record["grad_norm"] = list(m.grad_norms)
+        return record
     count = sum([m.count for m in metrics])
     record = {"epoch": epoch + 1, "loss": _mean([m.loss * m.count for m in metrics], count)}
-    if len(metrics) == 1:  # one batch (full-batch descent): that step's loss, exactly
-        record["loss"] = metrics[0].loss
     if classifies:
         record["accuracy"] = sum([m.correct for m in metrics]) / count
     if grad_norms:

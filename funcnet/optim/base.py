@@ -4,8 +4,9 @@ An optimizer is anything with ``init(params) -> state`` and ``update(grads, stat
 (updates, new_state)``: :class:`Optimizer`, a named pair of your own functions, or one of
 funcnet's transforms, which are frozen dataclasses (:class:`Transform`) holding their
 hyper-parameters: plain, comparable and picklable data. A transform's public ``update`` checks
-its arguments and calls ``_apply``, the trusted function that :func:`funcnet.fit` calls
-directly; :func:`chain` composes transforms, and folds a final learning-rate scale into the
+its arguments and calls ``_apply``, the trusted function that :func:`funcnet.fit` runs too
+(through ``_step``, ``_apply`` and then the updates applied; a scalar transform such as
+``sgd`` does both leaf by leaf in one pass); :func:`chain` composes transforms, and folds a final learning-rate scale into the
 kernel of the transform before it, so that ``adam`` (a chain) still makes one pass over each
 leaf for its update.
 """
@@ -217,6 +218,13 @@ class Transform:
     def _apply(self, grads, state, params, factor=None):
         raise NotImplementedError
 
+    def _step(self, grads, state, params):
+        """``(params + updates, new_state)`` for trusted arguments: ``_apply``, then
+        :func:`_apply_updates`; what :func:`funcnet.fit` runs after the gradients. A transform
+        may do both in one pass over the leaves, with the same leaf functions."""
+        updates, state = self._apply(grads, state, params)
+        return _apply_updates(params, updates), state
+
 
 def plain_counts(state):
     """``state`` with Python ``int`` step counts (its own and, for a chain, its transforms'):
@@ -283,7 +291,22 @@ class _Scalar(Transform):
         f = self.factor(state.count)
         if factor is not None:
             f = f * factor
-        return _each(lambda g: np.multiply(g, f), grads), CountState(state.count + 1)
+        return _each(lambda g: _scaled(g, f), grads), CountState(state.count + 1)
+
+    def _step(self, grads, state, params):
+        if type(self)._apply is not _Scalar._apply or not _is_layers(params):
+            return super()._step(grads, state, params)
+        # The params' own layout (grads are like them): each leaf scaled and added in one walk
+        # rather than a tree of updates first, with the leaf functions of _apply and
+        # _apply_updates.
+        f = self.factor(state.count)
+        return (tuple([{k: _added(v, _scaled(g[k], f)) for k, v in p.items()} for p, g in zip(params, grads)]),
+                CountState(state.count + 1))
+
+
+def _scaled(g, f):
+    """A leaf of a scalar transform's updates: ``f * g``, in the grad's dtype for a Python ``f``."""
+    return np.multiply(g, f)
 
 
 # --- composition ---
@@ -428,9 +451,13 @@ def chain(*transforms) -> Chain:
 def _apply_updates(params, updates):
     """``params + updates`` leaf by leaf in the params' dtype, for trusted trees."""
     if _is_layers(params):
-        add = np.add
-        return tuple([{k: add(v, u[k], dtype=v.dtype) for k, v in p.items()} for p, u in zip(params, updates)])
-    return _map(lambda p, u: np.add(p, u, dtype=p.dtype), params, (updates,))
+        return tuple([{k: _added(v, u[k]) for k, v in p.items()} for p, u in zip(params, updates)])
+    return _map(_added, params, (updates,))
+
+
+def _added(p, u):
+    """A leaf of applied updates: ``p + u`` in the param's dtype."""
+    return np.add(p, u, dtype=p.dtype)
 
 
 def apply_updates(params, updates):
