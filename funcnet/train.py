@@ -525,26 +525,29 @@ def _keyed(batch, key, dropout: bool, augment):
     return batch._replace(key=key) if dropout else batch
 
 
-def _run_epoch(step, batches, state, epoch: int, on_step, first_step: int):
-    """Fold the step over one epoch's batches: ``(new state, metrics in order, stopped)``.
+class _EpochCarry(NamedTuple):
+    state: TrainState
+    metrics: tuple  # cons list of the steps' metrics, newest first
+    steps: int
+    stop: bool
 
-    A plain loop, as a fold that ``on_step`` may cut short: each batch's state replaces the
-    last one, so the epoch holds one state at a time.
-    """
-    metrics = []
-    stop = False
-    for batch in batches:
-        state, m = step(state, batch)
-        metrics.append(m)
-        stop = on_step is not None and on_step(first_step + len(metrics) - 1, m) is True
+
+def _run_epoch(step, batches, state, epoch: int, on_step, first_step: int):
+    """Fold the step over one epoch's batches: ``(new state, metrics in order, stopped)``."""
+
+    def body(carry: _EpochCarry, batch) -> _EpochCarry:
+        st, m = step(carry.state, batch)
+        stop = on_step is not None and on_step(first_step + carry.steps, m) is True
         if not stop and not math.isfinite(m.loss):
             raise FloatingPointError(
                 f"training diverged: the loss became {m.loss} at epoch {epoch + 1}, batch "
-                f"{len(metrics)}; try a smaller learning rate"
+                f"{carry.steps + 1}; try a smaller learning rate"
             )
-        if stop:
-            break
-    return state, metrics, stop
+        return _EpochCarry(st, (m, carry.metrics), carry.steps + 1, stop)
+
+    carries = toolz.accumulate(body, batches, _EpochCarry(state, (), 0, False))
+    last = toolz.last(_through_stop(carries))
+    return last.state, _unroll(last.metrics), last.stop
 
 
 def _record(epoch: int, metrics: list, classifies: bool, grad_norms: bool) -> dict:
