@@ -999,8 +999,9 @@ def main(argv=None):
         print(f"  {w}: " + (", ".join(parts) or "n/a"))
         fit_t, loop_t = row.get("funcnet"), row.get("fn step loop")
         if isinstance(fit_t, float) and isinstance(loop_t, float):
-            print(f"     composed steps alone {loop_t / fit_t:.0%} of fit's time "
-                  f"(fit's checks, shuffles, gathers and epoch fold: {fmt_time(fit_t - loop_t)})")
+            rest = (f"fit's checks, shuffles, gathers and epoch fold: {fmt_time(fit_t - loop_t)}" if fit_t > loop_t
+                    else "the loop took longer than fit itself: noise larger than fit's own work in this run")
+            print(f"     composed steps alone {loop_t / fit_t:.0%} of fit's time ({rest})")
     if "C" in results and isinstance(results["C"].get("numpy bare"), float):
         r = results["C"]
         bare = r["numpy bare"]
