@@ -38,6 +38,8 @@ from funcnet.testing import (
     trees_like,
 )
 
+from test_network import Scale  # a layer of the user's own, defined there and nowhere in funcnet
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -178,23 +180,6 @@ def test_grads_match_uses_the_routine_of_gradcheck_tree():
     X, y = random_batch(fn.random.key(1), net, 6)
     ours = assert_grads_match(net_objective(net, X, y, l2=0.2), p)
     assert_trees_close(ours, fn.gradcheck_tree(net, p, X, y, l2=0.2), rtol=0)
-
-
-@dataclasses.dataclass(frozen=True)
-class Scale(fn.layers.Layer):
-    """A learned per-feature scale ``y = x * s``, a layer of the user's own."""
-
-    def shapes(self, n_in):
-        return n_in, {"s": (n_in,)}
-
-    def init(self, key, n_in, dtype):
-        return {"s": np.ones(n_in, dtype)}
-
-    def forward(self, params, x, ctx):
-        return x * params["s"], x
-
-    def backward(self, params, x, dy, need_dx):
-        return dy * params["s"], {"s": np.einsum("ij,ij->j", dy, x)}
 
 
 @dataclasses.dataclass(frozen=True)
